@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorun-hpc/gorun/launcher"
+)
+
+const usage = `Usage: gorun [flags] PROGRAM [ARGS...]
+
+Starts N copies (ranks) of PROGRAM, connects them through gorun's PMI
+server, forwards their output line by line, and ends the whole job as soon
+as one rank fails. PROGRAM is an executable, or a Go package directory or
+.go file that gorun builds once first (like go run). Flags end at PROGRAM:
+everything after it is passed unchanged to every rank.
+
+Flags (-flag and --flag are the same):
+  -n N            number of ranks (default 1)                  -n 8
+  --tag-output    prefix every output line with "[rank] "      --tag-output
+  --timeout D     abort the job if it runs longer than D       --timeout 5m
+                  (a Go duration: 300ms, 30s, 1h; 0 = no limit)
+  --grace D       when the job is ended early, time between     --grace 3s
+                  SIGTERM and SIGKILL (default 1s)
+  -x VAR[=value]  pass VAR to every rank: VAR alone passes      -x OMP_NUM_THREADS=1
+                  gorun's own value, VAR=value sets it;         -x LD_LIBRARY_PATH
+                  repeatable
+  --help          print this help
+
+Examples:
+  gorun -n 4 ./examples/pi
+  gorun -n 2 --tag-output --timeout 1m -x GOGC=off ./bin/solver -grid 4096
+
+Each rank also inherits gorun's environment and gets PMI_FD, PMI_RANK,
+PMI_SIZE, GORUN_JOBID and GORUN_JOB_KEY. stdin goes to rank 0. SIGINT and
+SIGTERM to gorun end every rank (SIGTERM, then SIGKILL after the grace time).
+
+Exit status: 0 if every rank exited 0; else the failed rank's exit status,
+128+N if it was killed by signal N, the code it passed to PMI abort, 124 on
+--timeout, 128+N if gorun itself got signal N, 2 for a usage error, 1 for
+anything else. The reason is printed as one line on stderr.
+`
+
+// options are gorun's flags.
+type options struct {
+	n         int
+	tagOutput bool
+	timeout   time.Duration
+	grace     time.Duration
+	env       envList
+	// Flags of later issues go here, each with its line in usage:
+	// placement (--bind-to, --map-by, --topology) and hosts (--hosts).
+}
+
+// newFlagSet declares every flag, bound to o. It reports nothing itself:
+// run prints usage and errors.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("gorun", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.IntVar(&o.n, "n", 1, "number of ranks")
+	fs.BoolVar(&o.tagOutput, "tag-output", false, "prefix output lines with the rank")
+	fs.DurationVar(&o.timeout, "timeout", 0, "abort the job after this long")
+	fs.DurationVar(&o.grace, "grace", launcher.DefaultGrace, "time between SIGTERM and SIGKILL")
+	fs.Var(&o.env, "x", "pass VAR or set VAR=value in every rank")
+	return fs
+}
+
+// envList is the repeatable -x flag.
+type envList struct {
+	lookup func(string) (string, bool) // gorun's environment
+	vars   []string                    // KEY=VALUE
+}
+
+func (e *envList) String() string { return strings.Join(e.vars, " ") }
+
+func (e *envList) Set(s string) error {
+	k, v, hasValue := strings.Cut(s, "=")
+	if k == "" || strings.ContainsRune(s, 0) {
+		return fmt.Errorf("want VAR or VAR=value, got %q", s)
+	}
+	if !hasValue {
+		var ok bool
+		if v, ok = e.lookup(k); !ok {
+			return fmt.Errorf("%s is not set in gorun's environment (use -x %s=value)", k, k)
+		}
+	}
+	e.vars = append(e.vars, k+"="+v)
+	return nil
+}
+
+// parseArgs parses the command line into a launcher.Config (without the
+// I/O fields). It returns flag.ErrHelp for --help.
+func parseArgs(args []string, lookupEnv func(string) (string, bool)) (launcher.Config, error) {
+	o := options{env: envList{lookup: lookupEnv}}
+	fs := newFlagSet(&o)
+	if err := fs.Parse(args); err != nil {
+		return launcher.Config{}, err
+	}
+	if fs.NArg() == 0 {
+		return launcher.Config{}, errors.New("no PROGRAM given")
+	}
+	if o.n < 1 {
+		return launcher.Config{}, fmt.Errorf("-n %d: need at least one rank", o.n)
+	}
+	if o.timeout < 0 || o.grace <= 0 {
+		return launcher.Config{}, errors.New("--timeout must be >= 0 and --grace > 0")
+	}
+	return launcher.Config{
+		N:         o.n,
+		Program:   fs.Arg(0),
+		Args:      fs.Args()[1:],
+		Env:       o.env.vars,
+		TagOutput: o.tagOutput,
+		Timeout:   o.timeout,
+		Grace:     o.grace,
+	}, nil
+}
+
+// run is gorun: it returns the exit status.
+func run(args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args, lookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gorun: %v\nRun 'gorun --help' for usage.\n", err)
+		return 2
+	}
+	cfg.Stdin, cfg.Stdout, cfg.Stderr = stdin, stdout, stderr
+	ctx, stop := signalContext()
+	defer stop()
+	err = launcher.Run(ctx, cfg)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, err)
+	return exitCode(err)
+}
+
+// exitCode maps Run's error to gorun's exit status.
+func exitCode(err error) int {
+	var sig signalled
+	if errors.As(err, &sig) {
+		return 128 + int(sig.sig)
+	}
+	var je *launcher.JobError
+	if errors.As(err, &je) {
+		return je.ExitCode()
+	}
+	return 1
+}
+
+// signalled is the cancellation cause when gorun gets SIGINT or SIGTERM.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string { return "gorun got signal " + s.sig.String() }
+
+// signalContext returns a context cancelled, with cause signalled, on the
+// first SIGINT or SIGTERM. Its goroutine is owned by stop, which ends it and
+// waits for it.
+func signalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case s := <-sigs:
+			cancel(signalled{s.(syscall.Signal)})
+		case <-done:
+		}
+	})
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorun-hpc/gorun/launcher"
+)
+
+func fakeEnv(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseArgs(t *testing.T) {
+	env := fakeEnv(map[string]string{"HOME": "/root", "EMPTY": ""})
+	for _, tc := range []struct {
+		name string
+		args []string
+		want launcher.Config
+	}{
+		{"defaults", []string{"./prog"},
+			launcher.Config{N: 1, Program: "./prog", Args: []string{}, Grace: time.Second}},
+		{"flags end at the program", []string{"-n", "4", "./prog", "-n", "5", "--tag-output", "x"},
+			launcher.Config{N: 4, Program: "./prog", Args: []string{"-n", "5", "--tag-output", "x"}, Grace: time.Second}},
+		{"double dash", []string{"--n=2", "--", "-weird-name", "a"},
+			launcher.Config{N: 2, Program: "-weird-name", Args: []string{"a"}, Grace: time.Second}},
+		{"every flag", []string{"-n", "8", "--tag-output", "--timeout", "5m", "--grace", "3s",
+			"-x", "HOME", "-x", "A=b=c", "-x", "EMPTY", "-x", "Z=", "bin/solver", "-grid", "4096"},
+			launcher.Config{N: 8, Program: "bin/solver", Args: []string{"-grid", "4096"},
+				Env: []string{"HOME=/root", "A=b=c", "EMPTY=", "Z="}, TagOutput: true,
+				Timeout: 5 * time.Minute, Grace: 3 * time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseArgs(tc.args, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("parseArgs(%q) =\n%+v, want\n%+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	env := fakeEnv(nil)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no PROGRAM"},
+		{[]string{"-n", "2"}, "no PROGRAM"},
+		{[]string{"-n", "0", "p"}, "at least one rank"},
+		{[]string{"-n", "two", "p"}, "invalid value"},
+		{[]string{"--bogus", "p"}, "not defined"},
+		{[]string{"-x", "UNSET_VAR", "p"}, "UNSET_VAR is not set"},
+		{[]string{"-x", "=v", "p"}, "want VAR or VAR=value"},
+		{[]string{"--timeout", "-1s", "p"}, "--timeout"},
+		{[]string{"--grace", "0", "p"}, "--grace"},
+	} {
+		if _, err := parseArgs(tc.args, env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseArgs(%q) = %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseArgs([]string{"--help"}, env); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v, want flag.ErrHelp", err)
+	}
+}
+
+// Every flag the FlagSet knows is documented in usage, with an example.
+func TestUsageDocumentsEveryFlag(t *testing.T) {
+	var o options
+	newFlagSet(&o).VisitAll(func(f *flag.Flag) {
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		if n := strings.Count(usage, dash+f.Name+" "); n < 2 {
+			t.Errorf("usage mentions %s%s %d time(s), want a description and an example", dash, f.Name, n)
+		}
+	})
+}
+
+func TestRunUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--help"}, fakeEnv(nil), nil, &stdout, &stderr); code != 0 || stdout.String() != usage {
+		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"-n"}, fakeEnv(nil), nil, &stdout, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "gorun --help") || stdout.Len() != 0 {
+		t.Errorf("bad flag: exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -1,0 +1,80 @@
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultGrace is the time ranks get between SIGTERM and SIGKILL when
+// Config.Grace is zero.
+const DefaultGrace = time.Second
+
+// Config describes one job. The zero value of each optional field means its
+// default.
+type Config struct {
+	// N is the number of ranks (>= 1).
+	N int
+	// Program is an executable (a path, or a name looked up in PATH), or a
+	// Go package directory or .go file that Run builds first (see
+	// ResolveProgram). Callers that run many jobs resolve it once and pass
+	// the binary.
+	Program string
+	// Args are the program's arguments, the same for every rank.
+	Args []string
+	// Env holds extra KEY=VALUE entries for every rank, on top of the
+	// launcher's own environment; they override it. The variables Run sets
+	// itself (PMI_FD, PMI_RANK, PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY) cannot
+	// be overridden.
+	Env []string
+	// TagOutput prefixes every forwarded line with "[rank] ".
+	TagOutput bool
+	// Stdout and Stderr receive the ranks' forwarded output, one whole line
+	// per Write call. Nil means os.Stdout and os.Stderr. Writes are
+	// serialised, so one writer may serve both.
+	Stdout, Stderr io.Writer
+	// Stdin is forwarded to rank 0 (nil: the ranks' stdin is /dev/null). An
+	// *os.File is handed to rank 0 directly; any other reader is copied by a
+	// goroutine that Run waits for, so it must not block forever.
+	Stdin io.Reader
+	// Timeout, if positive, is the longest the job may run before it is
+	// aborted (counted from when the ranks have been started; building
+	// Program does not count).
+	Timeout time.Duration
+	// Grace is how long ranks get between SIGTERM and SIGKILL when the job
+	// is ended early (0: DefaultGrace).
+	Grace time.Duration
+}
+
+// withDefaults validates cfg and fills in the defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	var errs []error
+	if cfg.N < 1 {
+		errs = append(errs, fmt.Errorf("N = %d: need at least one rank", cfg.N))
+	}
+	if cfg.Program == "" {
+		errs = append(errs, errors.New("no program"))
+	}
+	for _, kv := range cfg.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsRune(kv, 0) {
+			errs = append(errs, fmt.Errorf("environment entry %q is not KEY=VALUE", kv))
+		}
+	}
+	if cfg.Timeout < 0 || cfg.Grace < 0 {
+		errs = append(errs, fmt.Errorf("negative timeout (%v) or grace (%v)", cfg.Timeout, cfg.Grace))
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	return cfg, errors.Join(errs...)
+}

@@ -1,0 +1,214 @@
+package launcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
+	"github.com/hashicorp/go-multierror"
+)
+
+// drainTimeout bounds how long Run waits, after the last rank was reaped,
+// for the ranks' output pipes and PMI sockets to close. They close at once
+// unless a process the rank started (and that outlived it) inherited them;
+// output such a process writes later is dropped.
+const drainTimeout = time.Second
+
+// Run starts cfg.N ranks of cfg.Program, serves them PMI, forwards their
+// output and supervises them until every rank has exited and been reaped
+// (see the package documentation). It returns nil only if every rank
+// exited 0, and otherwise a *JobError.
+//
+// When ctx is done, Run ends the job as on a failure (SIGTERM, Config.Grace,
+// SIGKILL) and returns a JobError with CauseCanceled once every rank is
+// reaped. Run is safe to call from several goroutines for separate jobs.
+func Run(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return setupError(fmt.Errorf("invalid config: %w", err))
+	}
+	prog, cleanup, err := ResolveProgram(ctx, cfg.Program)
+	if err != nil {
+		return setupError(err)
+	}
+	defer cleanup()
+	if ctx.Err() != nil {
+		cause := context.Cause(ctx)
+		return &JobError{Cause: CauseCanceled, Err: cause, All: multierror.Append(nil, cause)}
+	}
+	j, err := newJob(cfg, prog)
+	if err != nil {
+		return setupError(err)
+	}
+	return j.run(ctx)
+}
+
+func setupError(err error) *JobError {
+	return &JobError{Cause: CauseSetup, Err: err, All: multierror.Append(nil, err)}
+}
+
+// job is one run of Run.
+//
+// Goroutines, all owned by run, which waits for each before returning:
+//   - the spawner (spawn), which starts the ranks on a locked OS thread and
+//     holds that thread until run releases it after the last rank is reaped;
+//   - per rank, in wg: a waiter (reaps the process), a PMI server
+//     (ServeConn, ends at EOF or when serving is cancelled) and two output
+//     forwarders (end at EOF or at the drain deadline).
+//
+// Each per-rank goroutine sends exactly one event, or none (forwarders), to
+// events, which has room for all of them, so none ever blocks on it.
+type job struct {
+	cfg     Config
+	prog    string // resolved executable
+	id, key string // GORUN_JOBID, GORUN_JOB_KEY
+	server  *pmi.Server
+	out     output
+	events  chan event
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex // guards outErrs
+	outErrs []error    // forwarders' read errors
+}
+
+// event is what a per-rank goroutine reports to the supervisor.
+type event struct {
+	rank int
+	// A waiter's report: the process was reaped.
+	exited bool
+	state  *os.ProcessState
+	err    error // Wait's error, or ServeConn's
+	// A PMI server's report: the rank's PMI connection ended.
+	end pmi.End
+}
+
+func newJob(cfg Config, prog string) (*job, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("job key: %w", err)
+	}
+	nonce := make([]byte, 6)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("job id: %w", err)
+	}
+	j := &job{
+		cfg: cfg, prog: prog,
+		id:     strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(nonce),
+		key:    hex.EncodeToString(secret),
+		events: make(chan event, 2*cfg.N),
+	}
+	var err error
+	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: "gorun_" + j.id})
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// run starts the ranks, supervises them and cleans up.
+func (j *job) run(ctx context.Context) error {
+	release := make(chan struct{})
+	spawned := make(chan spawnResult, 1)
+	var spawner sync.WaitGroup
+	spawner.Go(func() { j.spawn(spawned, release) })
+	defer spawner.Wait()
+	defer close(release) // runs before spawner.Wait: every rank is reaped by then
+
+	res := <-spawned
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
+	for _, p := range res.procs {
+		j.watch(serveCtx, p)
+	}
+	s := newSupervisor(j, res.procs)
+	s.loop(ctx, res.err)
+
+	// Every rank is reaped. Let the PMI servers and forwarders see EOF,
+	// forcing them after drainTimeout.
+	cutoff := time.AfterFunc(drainTimeout, func() {
+		stopServing()
+		for _, p := range res.procs {
+			p.stdout.SetReadDeadline(time.Now())
+			p.stderr.SetReadDeadline(time.Now())
+		}
+	})
+	j.wg.Wait()
+	cutoff.Stop()
+	for _, p := range res.procs {
+		p.stdout.Close()
+		p.stderr.Close()
+	}
+	s.drainEvents() // PMI ends that arrived after the last exit
+	return s.result(j.out.firstErr(), j.outErrs)
+}
+
+type spawnResult struct {
+	procs []*rankProc // the ranks started, in rank order
+	err   error       // why the next rank could not start
+}
+
+// spawn starts every rank, reports them on spawned, and keeps its OS thread
+// locked until release is closed. The kernel sends a child its
+// PR_SET_PDEATHSIG when the thread that forked it exits, and the Go runtime
+// ends a thread when a goroutine exits while locked to it. Locking here
+// keeps every other goroutine (which might lock this thread and exit) off
+// the forking thread while ranks run; unlocking before returning keeps this
+// goroutine from ending the thread itself. The caller must not close
+// release until every rank has been reaped.
+func (j *job) spawn(spawned chan<- spawnResult, release <-chan struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var res spawnResult
+	for r := 0; r < j.cfg.N; r++ {
+		p, err := j.startRank(r)
+		if err != nil {
+			res.err = err
+			break
+		}
+		res.procs = append(res.procs, p)
+	}
+	spawned <- res
+	<-release
+}
+
+// watch starts rank p's goroutines (see job).
+func (j *job) watch(serveCtx context.Context, p *rankProc) {
+	j.wg.Go(func() {
+		err := p.cmd.Wait()
+		j.events <- event{rank: p.rank, exited: true, state: p.cmd.ProcessState, err: err}
+	})
+	j.wg.Go(func() {
+		end, err := j.server.ServeConn(serveCtx, p.rank, p.pmi)
+		j.events <- event{rank: p.rank, end: end, err: err}
+	})
+	prefix := ""
+	if j.cfg.TagOutput {
+		prefix = "[" + strconv.Itoa(p.rank) + "] "
+	}
+	j.wg.Go(func() { j.forward(p, "stdout", p.stdout, j.cfg.Stdout, prefix) })
+	j.wg.Go(func() { j.forward(p, "stderr", p.stderr, j.cfg.Stderr, prefix) })
+}
+
+func (j *job) forward(p *rankProc, name string, r *os.File, w io.Writer, prefix string) {
+	err := j.out.forward(r, w, prefix)
+	if err == nil {
+		return
+	}
+	if isDrainCutoff(err) {
+		err = fmt.Errorf("rank %d's %s was still open %v after the last rank exited "+
+			"(held by a process it started?); later output dropped", p.rank, name, drainTimeout)
+	} else {
+		err = fmt.Errorf("rank %d: reading %s: %w", p.rank, name, err)
+	}
+	j.mu.Lock()
+	j.outErrs = append(j.outErrs, err)
+	j.mu.Unlock()
+}

@@ -1,0 +1,119 @@
+package launcher
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// pmiFD is the descriptor number of the PMI socket in every rank: the first
+// of exec.Cmd.ExtraFiles.
+const pmiFD = 3
+
+// rankProc is one running rank and the launcher's ends of its plumbing.
+// startRank fills it; after that the job's goroutines own the fields: the
+// waiter owns cmd, the PMI server pmi, the forwarders stdout and stderr.
+type rankProc struct {
+	rank           int
+	pid            int
+	cmd            *exec.Cmd
+	pmi            net.Conn // launcher's end of the PMI socketpair
+	stdout, stderr *os.File // read ends of the rank's output pipes
+}
+
+// startRank starts rank r. On error nothing it opened stays open.
+// It must run on the spawner goroutine (see job.spawn).
+func (j *job) startRank(r int) (p *rankProc, err error) {
+	var closeOnErr, closeAfterStart []io.Closer
+	defer func() {
+		for _, c := range closeAfterStart {
+			c.Close()
+		}
+		if err != nil {
+			for _, c := range closeOnErr {
+				c.Close()
+			}
+		}
+	}()
+	p = &rankProc{rank: r}
+	var childPMI *os.File
+	if p.pmi, childPMI, err = pmiSocketpair(); err != nil {
+		return nil, fmt.Errorf("rank %d: PMI socket: %w", r, err)
+	}
+	closeOnErr, closeAfterStart = append(closeOnErr, p.pmi), append(closeAfterStart, childPMI)
+	var outW, errW *os.File
+	if p.stdout, outW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("rank %d: stdout pipe: %w", r, err)
+	}
+	closeOnErr, closeAfterStart = append(closeOnErr, p.stdout), append(closeAfterStart, outW)
+	if p.stderr, errW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("rank %d: stderr pipe: %w", r, err)
+	}
+	closeOnErr, closeAfterStart = append(closeOnErr, p.stderr), append(closeAfterStart, errW)
+
+	cmd := exec.Command(j.prog, j.cfg.Args...)
+	cmd.Env = j.rankEnv(r)
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = []*os.File{childPMI} // becomes pmiFD
+	// Ranks die with the launcher. The kernel sends Pdeathsig when the
+	// thread that forked the child exits, hence job.spawn's locked thread.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if r == 0 && j.cfg.Stdin != nil {
+		cmd.Stdin = j.cfg.Stdin
+		// A non-*os.File Stdin is copied by exec's goroutine; once rank 0
+		// has exited, Wait waits for that copy at most this long.
+		cmd.WaitDelay = j.cfg.Grace
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("rank %d: %w", r, err)
+	}
+	p.cmd, p.pid = cmd, cmd.Process.Pid
+	return p, nil
+}
+
+// pmiSocketpair returns a connected pair of Unix stream sockets: the
+// launcher's end as a net.Conn and the rank's as a file to inherit. Both are
+// close-on-exec, so only the rank they are meant for inherits its end (exec
+// clears the flag on ExtraFiles in the child).
+func pmiSocketpair() (net.Conn, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	child := os.NewFile(uintptr(fds[1]), "pmi-rank")
+	parent := os.NewFile(uintptr(fds[0]), "pmi-launcher")
+	conn, err := net.FileConn(parent) // a duplicate, registered with the poller
+	parent.Close()
+	if err != nil {
+		child.Close()
+		return nil, nil, err
+	}
+	return conn, child, nil
+}
+
+// rankEnv is rank r's environment: the launcher's own without inherited
+// PMI_* variables (they describe an outer launcher's job, not this one),
+// then Config.Env, then the job's variables. exec keeps the last value of a
+// repeated key, so the job's variables always win.
+func (j *job) rankEnv(r int) []string {
+	parent := os.Environ()
+	env := make([]string, 0, len(parent)+len(j.cfg.Env)+5)
+	for _, kv := range parent {
+		if !strings.HasPrefix(kv, "PMI_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, j.cfg.Env...)
+	return append(env,
+		"PMI_FD="+strconv.Itoa(pmiFD),
+		"PMI_RANK="+strconv.Itoa(r),
+		"PMI_SIZE="+strconv.Itoa(j.cfg.N),
+		"GORUN_JOBID="+j.id,
+		"GORUN_JOB_KEY="+j.key,
+	)
+}

@@ -1,0 +1,70 @@
+// Command pmiexchange is a rank that bootstraps through the launcher's PMI
+// server as a real rank does: it puts a card, waits in the barrier and
+// reads every other rank's card. It prints "env ..." with the job
+// variables and "rank R ok: N cards" on success.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
+)
+
+func main() {
+	abortRank := flag.Int("abort-rank", -1, "this rank calls PMI abort with -code instead")
+	code := flag.Int("code", 7, "exit code for -abort-rank")
+	flag.Parse()
+	if err := run(*abortRank, *code); err != nil {
+		fmt.Fprintln(os.Stderr, "pmiexchange:", err)
+		os.Exit(1)
+	}
+}
+
+func run(abortRank, code int) error {
+	fmt.Printf("env rank=%s size=%s fd=%s jobid=%s key=%s extra=%s inherited=%s pmi_port=%s\n",
+		os.Getenv("PMI_RANK"), os.Getenv("PMI_SIZE"), os.Getenv("PMI_FD"), os.Getenv("GORUN_JOBID"),
+		os.Getenv("GORUN_JOB_KEY"), os.Getenv("GORUN_TEST_EXTRA"), os.Getenv("GORUN_TEST_INHERITED"),
+		os.Getenv("PMI_PORT"))
+	c, err := pmi.Connect(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if c.Rank() == abortRank {
+		if err := c.Abort(code, "rank gives up"); err != nil {
+			return err
+		}
+		time.Sleep(time.Hour) // the launcher ends us
+	}
+	card := fmt.Sprintf("pid=%d", os.Getpid())
+	if err := c.Put(fmt.Sprintf("card-%d", c.Rank()), card); err != nil {
+		return err
+	}
+	if err := c.Barrier(); err != nil {
+		return err
+	}
+	for r := 0; r < c.Size(); r++ {
+		v, err := c.Get(fmt.Sprintf("card-%d", r))
+		if err != nil {
+			return err
+		}
+		if r == c.Rank() && v != card {
+			return fmt.Errorf("own card %q, want %q", v, card)
+		}
+	}
+	if _, err := c.Get("no-such-card"); !errors.Is(err, pmi.ErrNotFound) {
+		return fmt.Errorf("missing key: %v", err)
+	}
+	mapping, err := c.Get("PMI_process_mapping")
+	if err != nil {
+		return err
+	}
+	if err := c.Barrier(); err != nil {
+		return err
+	}
+	fmt.Printf("rank %d ok: %d cards, mapping %s\n", c.Rank(), c.Size(), mapping)
+	return c.Finalize()
+}

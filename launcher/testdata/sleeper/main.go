@@ -1,0 +1,42 @@
+// Command sleeper is a rank that announces its pid ("pid RANK PID" on
+// stdout), then sleeps (for -live, or until it is killed), or fails on
+// request.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	failRank := flag.Int("fail-rank", -1, "this rank exits with -code after -after")
+	code := flag.Int("code", 3, "exit status of -fail-rank")
+	after := flag.Duration("after", 50*time.Millisecond, "when -fail-rank fails")
+	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
+	live := flag.Duration("live", time.Hour, "how long the other ranks sleep before exiting 0")
+	reportTerm := flag.Bool("report-term", false, "on SIGTERM print \"rank R got SIGTERM\" and exit 0")
+	flag.Parse()
+	rank := os.Getenv("PMI_RANK")
+	switch {
+	case *ignoreTerm:
+		signal.Ignore(syscall.SIGTERM)
+	case *reportTerm:
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		go func() {
+			<-c
+			fmt.Printf("rank %s got SIGTERM\n", rank)
+			os.Exit(0)
+		}()
+	}
+	fmt.Printf("pid %s %d\n", rank, os.Getpid())
+	if fmt.Sprint(*failRank) == rank {
+		time.Sleep(*after)
+		os.Exit(*code)
+	}
+	time.Sleep(*live)
+}
