@@ -1,0 +1,144 @@
+package collective
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gorun-hpc/gorun/internal/view"
+)
+
+func TestBarrierAndBcastEverySize(t *testing.T) {
+	for n := 1; n <= 9; n++ {
+		for root := 0; root < n; root++ {
+			t.Run(fmt.Sprintf("n%d/root%d", n, root), func(t *testing.T) {
+				runRanks(t, n, func(c Comm) error {
+					if err := Barrier(c); err != nil {
+						return err
+					}
+					buf := make([]byte, 1000)
+					if c.Rank() == root {
+						for i := range buf {
+							buf[i] = byte(i + root)
+						}
+					}
+					if err := BcastBinomial(c, buf, root); err != nil {
+						return err
+					}
+					for i := range buf {
+						if buf[i] != byte(i+root) {
+							return fmt.Errorf("rank %d: byte %d = %d", c.Rank(), i, buf[i])
+						}
+					}
+					return nil
+				})
+			})
+		}
+	}
+}
+
+func TestAllreduceRecursiveDoubling(t *testing.T) {
+	for n := 1; n <= 9; n++ {
+		for _, count := range []int{0, 1, 7, 1000} {
+			t.Run(fmt.Sprintf("n%d/count%d", n, count), func(t *testing.T) {
+				results := make([][]float64, n)
+				runRanks(t, n, func(c Comm) error {
+					send := make([]float64, count)
+					for i := range send {
+						send[i] = 1.0/float64(c.Rank()+1) + float64(i)*1e-3
+					}
+					recv := make([]float64, count)
+					r, err := NewReducer(Sum, Float64, 8)
+					if err != nil {
+						return err
+					}
+					if err := AllreduceRecursiveDoubling(c, view.Bytes(send), view.Bytes(recv), r); err != nil {
+						return err
+					}
+					results[c.Rank()] = recv
+					return nil
+				})
+				for i := 0; i < count; i++ {
+					want := 0.0
+					for r := 0; r < n; r++ {
+						want += 1.0/float64(r+1) + float64(i)*1e-3
+					}
+					if math.Abs(results[0][i]-want) > 1e-9 {
+						t.Fatalf("element %d = %v, want %v", i, results[0][i], want)
+					}
+				}
+				for r := 1; r < n; r++ {
+					if !bytes.Equal(view.Bytes(results[r]), view.Bytes(results[0])) {
+						t.Fatalf("rank %d's result differs in its bits from rank 0's", r)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAllreduceNonCommutativeFuncSeesRankOrder(t *testing.T) {
+	// String concatenation of one digit per rank, encoded as an int64 in base 16: the result
+	// must list the ranks in order whatever the tree.
+	for n := 1; n <= 9; n++ {
+		runRanks(t, n, func(c Comm) error {
+			type acc struct{ digits, count int64 }
+			in := []acc{{int64(c.Rank()), 1}}
+			out := make([]acc, 1)
+			r := Reducer{Size: 16, Func: func(inout, other []byte) {
+				a, b := view.As[acc](inout), view.As[acc](other)
+				for i := range a {
+					a[i].digits = a[i].digits<<(4*b[i].count) | b[i].digits
+					a[i].count += b[i].count
+				}
+			}}
+			if err := AllreduceRecursiveDoubling(c, view.Bytes(in), view.Bytes(out), r); err != nil {
+				return err
+			}
+			want := int64(0)
+			for i := 0; i < n; i++ {
+				want = want<<4 | int64(i)
+			}
+			if out[0].digits != want {
+				return fmt.Errorf("rank %d: got %x, want %x", c.Rank(), out[0].digits, want)
+			}
+			return nil
+		})
+	}
+}
+
+func TestAllgatherRing(t *testing.T) {
+	for n := 1; n <= 9; n++ {
+		runRanks(t, n, func(c Comm) error {
+			send := []byte{byte(c.Rank()), byte(c.Rank() * 2), 7}
+			recv := make([]byte, 3*n)
+			if err := AllgatherRing(c, send, recv); err != nil {
+				return err
+			}
+			for i := 0; i < n; i++ {
+				if !bytes.Equal(recv[3*i:3*i+3], []byte{byte(i), byte(i * 2), 7}) {
+					return fmt.Errorf("rank %d: block %d = %v", c.Rank(), i, recv[3*i:3*i+3])
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func TestOpChecks(t *testing.T) {
+	cases := []struct {
+		op   Op
+		kind Kind
+		ok   bool
+	}{
+		{Sum, Float64, true}, {Band, Float64, false}, {Band, Int32, true}, {Min, Complex128, false},
+		{Prod, Complex64, true}, {Lor, Uint8, true}, {Sum, KindInvalid, false}, {OpInvalid, Int32, false},
+	}
+	for _, tc := range cases {
+		err := Check(tc.op, tc.kind)
+		if (err == nil) != tc.ok {
+			t.Errorf("Check(%v, %v) = %v", tc.op, tc.kind, err)
+		}
+	}
+}
