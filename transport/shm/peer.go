@@ -1,0 +1,438 @@
+package shm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gorun-hpc/gorun/internal/view"
+	"github.com/gorun-hpc/gorun/transport"
+)
+
+// Protocols by size. A message up to the eager limit is one record in the ring. A larger one
+// (or any synchronous send) is announced by an RTS record and moved once the receiver has
+// matched it, by one of:
+//
+//	protoPipe    the receiver answers CTS; the sender streams the payload through the pair's
+//	             bulk pipe while the receiver drains it (two copies, overlapped)
+//	protoCMA     the receiver reads the sender's pinned buffer with process_vm_readv and
+//	             answers FIN (one copy); if the read fails it answers CTS instead
+//	protoInline  a small synchronous send: the payload rides in the RTS, the receiver answers
+//	             FIN once matched
+const (
+	protoPipe uint8 = iota + 1
+	protoCMA
+	protoInline
+)
+
+// rtsBody is the payload of an RTS record (then, for protoInline, the message itself):
+//
+//	+0 size u64  +8 cookie u64  +16 proto u8  +17..23 zero  +24 addr u64 (protoCMA)
+const rtsBodyLen = 32
+
+// peer is one other rank of the node.
+type peer struct {
+	t     *Transport
+	idx   int // local index
+	world int
+	pid   int
+
+	// The peer's control words, which this side writes (doorbell, summary bit) or reads
+	// (sleeping, cmaState).
+	sleeping   *atomic.Uint32
+	doorbell   *atomic.Uint32
+	summary    *atomic.Uint64 // the word of the peer's summary holding this rank's bit
+	summaryBit uint64
+	cmaState   *atomic.Uint32
+
+	// Sending side. mu guards it; senders and the driver take it.
+	mu     sync.Mutex
+	tx     producer
+	queue  []outRecord  // records that found no room in the ring, in order
+	queued atomic.Int32 // len(queue), for the driver's lock-free check
+	cookie uint64
+	sends  map[uint64]*largeSend // announced, awaiting CTS or FIN
+	lost   error
+
+	// Receiving side, and the streams in flight: the driver's alone.
+	rx      consumer
+	bulkW   bulkWriter
+	bulkR   bulkReader
+	streams []*largeSend // CTS received: being streamed through bulkW, in order
+
+	// inMu guards fetches, which Fetch appends from any goroutine.
+	inMu    sync.Mutex
+	fetches []*largeRecv // matched pipelined receives being drained from bulkR, in order
+	nFetch  atomic.Int32
+
+	pidfd int // -1 if pidfd_open is unavailable
+}
+
+type outRecord struct {
+	kind    recKind
+	ctx     uint32
+	tag     int32
+	body    [rtsBodyLen]byte // RTS body or cookie
+	bodyLen int
+	payload []byte
+	done    transport.Completion // told once written (nil: nothing to tell)
+}
+
+// largeSend is a message announced by RTS.
+type largeSend struct {
+	payload []byte
+	off     int
+	done    transport.Completion
+	pinner  runtime.Pinner // protoCMA: the payload stays put while the receiver reads it
+	pinned  bool
+}
+
+func (s *largeSend) finish(err error) {
+	if s.pinned {
+		s.pinner.Unpin()
+	}
+	s.done.Complete(err)
+}
+
+// largeRecv is a matched pipelined receive.
+type largeRecv struct {
+	dst  []byte // len(dst) may be below size: the rest is discarded
+	size int
+	got  int
+	done transport.Completion
+}
+
+func newPeer(t *Transport, i int) *peer {
+	mem, lay := t.seg.mem, &t.lay
+	p := &peer{
+		t:          t,
+		idx:        i,
+		world:      t.cfg.Local[i],
+		pid:        t.cfg.Pids[i],
+		sleeping:   view.Uint32At(mem, lay.ctl(i)+ctlSleepingOff),
+		doorbell:   view.Uint32At(mem, lay.doorbell(i)),
+		summary:    view.Uint64At(mem, lay.summaryWord(i, t.me)),
+		summaryBit: 1 << (t.me % 64),
+		cmaState:   view.Uint32At(mem, lay.ctl(i)+ctlCMAStateOff),
+		sends:      make(map[uint64]*largeSend),
+		pidfd:      -1,
+	}
+	p.tx = producer{ringRegion: newRingRegion(mem[lay.ring(t.me, i):lay.ring(t.me, i)+lay.ringSize], lay.line)}
+	p.rx = consumer{
+		ringRegion: newRingRegion(mem[lay.ring(i, t.me):lay.ring(i, t.me)+lay.ringSize], lay.line),
+		peer:       p.world,
+		maxEager:   p.tx.maxPayload(),
+	}
+	p.bulkW = bulkWriter{bulkRegion: newBulkRegion(mem[lay.bulk(t.me, i):lay.bulk(t.me, i)+lay.bulkSize], lay.line)}
+	p.bulkR = bulkReader{bulkRegion: newBulkRegion(mem[lay.bulk(i, t.me):lay.bulk(i, t.me)+lay.bulkSize], lay.line)}
+	if fd, err := unix.PidfdOpen(p.pid, 0); err == nil {
+		p.pidfd = fd
+	}
+	return p
+}
+
+// Send implements transport.Endpoint.
+func (p *peer) Send(env transport.Envelope, payload []byte, sync bool, c transport.Completion) {
+	t := p.t
+	if !sync && len(payload) <= t.maxEager {
+		p.put(outRecord{kind: recEager, ctx: env.Ctx, tag: int32(env.Tag), payload: payload, done: c})
+		return
+	}
+	s := &largeSend{payload: payload, done: c}
+	proto := protoPipe
+	switch {
+	case sync && len(payload) <= t.maxEager-rtsBodyLen:
+		proto = protoInline
+	case len(payload) >= t.cfg.CMAMin && len(payload) <= t.cfg.CMAMax && p.cmaState.Load() == cmaWorks && len(payload) > 0:
+		proto = protoCMA
+		s.pinner.Pin(&payload[0])
+		s.pinned = true
+	}
+	r := outRecord{kind: recRTS, ctx: env.Ctx, tag: int32(env.Tag), bodyLen: rtsBodyLen}
+	binary.LittleEndian.PutUint64(r.body[0:], uint64(len(payload)))
+	r.body[16] = proto
+	if proto == protoCMA {
+		binary.LittleEndian.PutUint64(r.body[24:], addrOf(payload))
+	}
+	if proto == protoInline {
+		r.payload = payload
+	}
+	p.mu.Lock()
+	if p.lost != nil {
+		err := p.lost
+		p.mu.Unlock()
+		s.finish(err)
+		return
+	}
+	p.cookie++
+	binary.LittleEndian.PutUint64(r.body[8:], p.cookie)
+	p.sends[p.cookie] = s
+	p.putLocked(r)
+}
+
+// control sends a CTS or FIN record naming cookie.
+func (p *peer) control(kind recKind, cookie uint64) {
+	r := outRecord{kind: kind, bodyLen: 8}
+	binary.LittleEndian.PutUint64(r.body[:], cookie)
+	p.put(r)
+}
+
+// put writes r into the ring now if nothing is queued before it and there is room, and
+// queues it otherwise; the driver flushes the queue as the receiver makes room.
+func (p *peer) put(r outRecord) {
+	p.mu.Lock()
+	if p.lost != nil {
+		err := p.lost
+		p.mu.Unlock()
+		if r.done != nil {
+			r.done.Complete(err)
+		}
+		return
+	}
+	p.putLocked(r)
+}
+
+// putLocked is put with p.mu held; it releases it.
+func (p *peer) putLocked(r outRecord) {
+	if len(p.queue) == 0 && p.tx.write(r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload) {
+		p.mu.Unlock()
+		p.t.notify(p, true)
+		if r.done != nil {
+			r.done.Complete(nil)
+		}
+		return
+	}
+	p.queue = append(p.queue, r)
+	p.queued.Store(int32(len(p.queue)))
+	p.tx.requestSpace()
+	p.mu.Unlock()
+}
+
+// flush writes queued records while there is room; the driver calls it.
+func (p *peer) flush() bool {
+	p.mu.Lock()
+	var done []transport.Completion
+	n := 0
+	for len(p.queue) > 0 {
+		r := &p.queue[0]
+		if !p.tx.write(r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload) {
+			p.tx.requestSpace()
+			break
+		}
+		if r.done != nil {
+			done = append(done, r.done)
+		}
+		p.queue[0] = outRecord{}
+		p.queue = p.queue[1:]
+		n++
+	}
+	p.queued.Store(int32(len(p.queue)))
+	p.mu.Unlock()
+	if n > 0 {
+		p.t.notify(p, true) // one wake for the whole burst
+	}
+	for _, c := range done {
+		c.Complete(nil)
+	}
+	return n > 0
+}
+
+// handle acts on one record from the peer's ring; the driver calls it.
+func (p *peer) handle(rec *record) error {
+	switch rec.kind {
+	case recEager:
+		env := transport.Envelope{Src: p.world, Ctx: rec.ctx, Tag: int(rec.tag), Size: len(rec.payload)}
+		p.t.sink.Deliver(env, rec.payload, nil)
+	case recRTS:
+		b := rec.payload
+		size := binary.LittleEndian.Uint64(b[0:])
+		rv := &rendezvous{p: p, size: int(size), cookie: binary.LittleEndian.Uint64(b[8:]), proto: b[16],
+			addr: binary.LittleEndian.Uint64(b[24:])}
+		switch {
+		case size > 1<<62:
+			return p.rx.corrupt("rts announcing %d bytes", size)
+		case rv.proto == protoInline:
+			if uint64(len(b)-rtsBodyLen) != size {
+				return p.rx.corrupt("inline rts of %d bytes announcing %d", len(b)-rtsBodyLen, size)
+			}
+			rv.inline = append([]byte(nil), b[rtsBodyLen:]...)
+		case rv.proto != protoPipe && rv.proto != protoCMA || len(b) != rtsBodyLen:
+			return p.rx.corrupt("rts protocol %d, %d bytes", rv.proto, len(b))
+		}
+		p.t.sink.Deliver(transport.Envelope{Src: p.world, Ctx: rec.ctx, Tag: int(rec.tag), Size: int(size)}, nil, rv)
+	case recCTS, recFin:
+		cookie := binary.LittleEndian.Uint64(rec.payload)
+		p.mu.Lock()
+		s := p.sends[cookie]
+		delete(p.sends, cookie)
+		p.mu.Unlock()
+		if s == nil {
+			return p.rx.corrupt("%v for unknown send %d", rec.kind, cookie)
+		}
+		if rec.kind == recFin {
+			s.finish(nil)
+		} else {
+			p.streams = append(p.streams, s)
+		}
+	}
+	return nil
+}
+
+// rendezvous is an announced large message; Fetch moves it once matched.
+type rendezvous struct {
+	p      *peer
+	size   int
+	cookie uint64
+	proto  uint8
+	addr   uint64
+	inline []byte
+}
+
+func (rv *rendezvous) Fetch(dst []byte, c transport.Completion) {
+	p := rv.p
+	if err := p.lostErr(); err != nil {
+		c.Complete(err)
+		return
+	}
+	switch rv.proto {
+	case protoInline:
+		copy(dst, rv.inline)
+		p.control(recFin, rv.cookie)
+		c.Complete(nil)
+		return
+	case protoCMA:
+		if err := cmaRead(p.pid, rv.addr, dst); err == nil {
+			p.control(recFin, rv.cookie)
+			c.Complete(nil)
+			return
+		}
+		// The kernel refused: fall back to the pipelined path.
+	}
+	p.inMu.Lock()
+	p.fetches = append(p.fetches, &largeRecv{dst: dst, size: rv.size, done: c})
+	p.nFetch.Store(int32(len(p.fetches)))
+	p.inMu.Unlock()
+	p.control(recCTS, rv.cookie)
+	p.t.Wake() // the driver may be asleep; it must start draining
+}
+
+func (p *peer) lostErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lost
+}
+
+// pumpOut streams the payloads of matched sends into the bulk pipe; the driver calls it.
+func (p *peer) pumpOut() bool {
+	did := false
+	chunk := p.t.cfg.Chunk
+	for len(p.streams) > 0 {
+		s := p.streams[0]
+		for s.off < len(s.payload) {
+			n := p.bulkW.write(s.payload[s.off:], chunk)
+			if n == 0 {
+				p.bulkW.wantSpace.Store(1)
+				if n = p.bulkW.write(s.payload[s.off:], chunk); n == 0 {
+					if did {
+						p.t.notify(p, false)
+					}
+					return did
+				}
+			}
+			s.off += n
+			did = true
+			p.t.notify(p, false)
+		}
+		p.streams[0] = nil
+		p.streams = p.streams[1:]
+		s.finish(nil)
+		did = true
+	}
+	return did
+}
+
+// pumpIn drains the bulk pipe into matched receives; the driver calls it.
+func (p *peer) pumpIn() bool {
+	did := false
+	chunk := p.t.cfg.Chunk
+	for {
+		p.inMu.Lock()
+		if len(p.fetches) == 0 {
+			p.inMu.Unlock()
+			return did
+		}
+		r := p.fetches[0]
+		p.inMu.Unlock()
+		for r.got < r.size {
+			var dst []byte
+			want := r.size - r.got
+			if r.got < len(r.dst) {
+				dst = r.dst[r.got:]
+				want = len(dst)
+			}
+			n, wake := p.bulkR.read(dst, want, chunk)
+			if wake {
+				p.t.notify(p, false)
+			}
+			if n == 0 {
+				return did
+			}
+			r.got += n
+			did = true
+		}
+		p.inMu.Lock()
+		p.fetches[0] = nil
+		p.fetches = p.fetches[1:]
+		p.nFetch.Store(int32(len(p.fetches)))
+		p.inMu.Unlock()
+		r.done.Complete(nil)
+	}
+}
+
+// lose fails everything in flight with the peer and reports it lost; the driver calls it.
+func (p *peer) lose(err error) {
+	p.mu.Lock()
+	if p.lost != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.lost = fmt.Errorf("pid %d: %w", p.pid, err)
+	err = p.lost
+	queue, sends := p.queue, p.sends
+	p.queue, p.sends = nil, map[uint64]*largeSend{}
+	p.queued.Store(0)
+	p.mu.Unlock()
+	p.inMu.Lock()
+	fetches := p.fetches
+	p.fetches = nil
+	p.nFetch.Store(0)
+	p.inMu.Unlock()
+	streams := p.streams
+	p.streams = nil
+	for _, r := range queue {
+		if r.done != nil {
+			r.done.Complete(err)
+		}
+	}
+	for _, s := range sends {
+		s.finish(err)
+	}
+	for _, s := range streams {
+		s.finish(err)
+	}
+	for _, r := range fetches {
+		r.done.Complete(err)
+	}
+	p.t.sink.Lost(p.world, err)
+}
+
+func (p *peer) close() {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}

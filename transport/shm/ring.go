@@ -1,0 +1,308 @@
+package shm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/gorun-hpc/gorun/internal/view"
+	"github.com/gorun-hpc/gorun/transport"
+)
+
+// A ring carries records from one producer (the sending rank) to one consumer (the receiving
+// rank). Its region in the segment:
+//
+//	+0       | head u64 (consumer writes) | wantSpace u32 (producer sets, consumer clears) | pad to line |
+//	+line    | records: cap bytes, each record starting on a line boundary                            |
+//
+// A record:
+//
+//	+0   stamp u64   position+1 of this record: written last, with a release store; it publishes
+//	                 the record. 0 means "nothing here yet".
+//	+8   len   u32   payload bytes
+//	+12  kind  u8    recEager, recRTS, ...
+//	+13  flags u8    0
+//	+14  —     u16
+//	+16  ctx   u32
+//	+20  tag   i32
+//	+24  seq   u64   counts Eager and RTS records of this ring, from 1
+//	+32  payload (len bytes), then padding to the next line
+//
+// Positions are byte counts that only grow (64 bits: they never wrap, so a stamp is never
+// seen twice — no ABA); a position's place in the ring is position mod cap. The producer keeps
+// its position (tail) to itself; the consumer publishes its position (head) so the producer
+// knows what space is free.
+//
+// Invariant that makes stale bytes harmless: before publishing a record, the producer zeroes
+// the stamp word of the line just after it (which is free: the producer always leaves one line
+// spare). So the word at the consumer's position is either 0 or the true stamp, never a left-
+// over from an earlier lap or user bytes that happen to look like a stamp.
+const (
+	recHeaderLen = 32
+
+	ringHeadOff      = 0
+	ringWantSpaceOff = 8
+)
+
+type recKind uint8
+
+const (
+	recEager recKind = iota + 1 // payload: the whole message
+	recRTS                      // payload: rtsBody (+ inline data): a rendezvous announcement
+	recCTS                      // payload: cookie u64: stream that send through the bulk pipe
+	recFin                      // payload: cookie u64: the receiver took the data itself
+	recPad                      // skip to the end of the ring
+	recKindEnd
+)
+
+// record is a decoded record header; payload aliases ring memory until the consumer releases
+// the record.
+type record struct {
+	kind    recKind
+	ctx     uint32
+	tag     int32
+	seq     uint64
+	payload []byte
+	size    uint64 // bytes the record occupies in the ring
+}
+
+// ringRegion is a ring's memory: a line of consumer-owned words, then the record area.
+type ringRegion struct {
+	line      int
+	cap       uint64 // bytes of the record area: a multiple of line
+	data      []byte
+	head      *atomic.Uint64
+	wantSpace *atomic.Uint32
+}
+
+// ringBytes is the size of a ring region with a record area of capacity bytes.
+func ringBytes(capacity, line int) int { return line + capacity }
+
+func newRingRegion(mem []byte, line int) ringRegion {
+	return ringRegion{
+		line:      line,
+		cap:       uint64(len(mem) - line),
+		data:      mem[line:],
+		head:      view.Uint64At(mem, ringHeadOff),
+		wantSpace: view.Uint32At(mem, ringWantSpaceOff),
+	}
+}
+
+func (r *ringRegion) stampAt(pos uint64) *atomic.Uint64 {
+	return view.Uint64At(r.data, int(pos%r.cap))
+}
+
+func (r *ringRegion) roundUp(n uint64) uint64 {
+	l := uint64(r.line)
+	return (n + l - 1) / l * l
+}
+
+// producer is the writing end of a ring. It must only be used by one goroutine at a time
+// (the sender holds its peer's lock).
+type producer struct {
+	ringRegion
+	tail      uint64 // next write position
+	headCache uint64 // the consumer's head as last read
+	seq       uint64
+}
+
+// maxPayload is the largest payload a record may carry in a ring of this capacity: the
+// record, a pad before it (shorter than the record) and the spare line must fit in an empty
+// ring, so a record may take up to half of the capacity less a line.
+func (r *ringRegion) maxPayload() int {
+	l := uint64(r.line)
+	return int((r.cap-l)/2/l*l) - recHeaderLen
+}
+
+// write appends one record with the payload in parts (concatenated) and publishes it. It
+// reports false, writing nothing, if the ring has no room now; the caller queues the record
+// and retries once the consumer has made room.
+func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) bool {
+	n := 0
+	for _, b := range parts {
+		n += len(b)
+	}
+	need := p.roundUp(uint64(recHeaderLen + n))
+	idx := p.tail % p.cap
+	toEnd := p.cap - idx
+	total := need
+	if need > toEnd {
+		total += toEnd // a pad record fills the rest of the ring first
+	}
+	total += uint64(p.line) // the spare line after the record
+	if p.cap-(p.tail-p.headCache) < total {
+		p.headCache = p.head.Load()
+		if p.cap-(p.tail-p.headCache) < total {
+			return false
+		}
+	}
+	if need > toEnd {
+		p.putHeader(idx, recPad, uint32(toEnd-recHeaderLen), 0, 0, 0)
+		p.publish(toEnd)
+		idx = 0
+	}
+	seq := uint64(0)
+	if kind == recEager || kind == recRTS {
+		p.seq++
+		seq = p.seq
+	}
+	p.putHeader(idx, kind, uint32(n), ctx, tag, seq)
+	off := idx + recHeaderLen
+	for _, b := range parts {
+		off += uint64(copy(p.data[off:], b))
+	}
+	p.publish(need)
+	return true
+}
+
+func (p *producer) putHeader(idx uint64, kind recKind, n uint32, ctx uint32, tag int32, seq uint64) {
+	h := p.data[idx : idx+recHeaderLen]
+	binary.LittleEndian.PutUint32(h[8:], n)
+	h[12], h[13], h[14], h[15] = byte(kind), 0, 0, 0
+	binary.LittleEndian.PutUint32(h[16:], ctx)
+	binary.LittleEndian.PutUint32(h[20:], uint32(tag))
+	binary.LittleEndian.PutUint64(h[24:], seq)
+}
+
+// publish makes the record of size bytes at tail visible: first it zeroes the stamp of the
+// line after it, then stores the record's own stamp (the release that publishes header and
+// payload), then advances tail.
+func (p *producer) publish(size uint64) {
+	p.stampAt(p.tail + size).Store(0)
+	p.stampAt(p.tail).Store(p.tail + 1)
+	p.tail += size
+}
+
+// requestSpace asks the consumer to wake this side once it frees space. The caller then
+// retries its write (which re-reads head): either the retry sees the space, or the consumer,
+// which stores head before it reads wantSpace, sees the request.
+func (p *producer) requestSpace() {
+	p.wantSpace.Store(1)
+}
+
+// consumer is the reading end of a ring, used by the one goroutine driving progress.
+type consumer struct {
+	ringRegion
+	peer      int    // world rank of the producer, for errors
+	pos       uint64 // position of the next record
+	published uint64 // head as last stored
+	seq       uint64
+	maxEager  int // largest eager payload accepted
+}
+
+// next returns the record at the consumer's position if one is published, skipping pads.
+// A record that breaks the format is an error (*transport.CorruptError): the segment is not
+// to be trusted any more.
+func (c *consumer) next() (record, bool, error) {
+	for {
+		idx := c.pos % c.cap
+		stamp := c.stampAt(c.pos).Load()
+		if stamp == 0 {
+			return record{}, false, nil
+		}
+		if stamp != c.pos+1 {
+			return record{}, false, c.corrupt("stamp %d at position %d", stamp, c.pos)
+		}
+		h := c.data[idx : idx+recHeaderLen]
+		n := uint64(binary.LittleEndian.Uint32(h[8:]))
+		rec := record{
+			kind: recKind(h[12]),
+			ctx:  binary.LittleEndian.Uint32(h[16:]),
+			tag:  int32(binary.LittleEndian.Uint32(h[20:])),
+			seq:  binary.LittleEndian.Uint64(h[24:]),
+		}
+		if rec.kind == 0 || rec.kind >= recKindEnd || h[13] != 0 {
+			return record{}, false, c.corrupt("record kind %d flags %d", h[12], h[13])
+		}
+		if n > c.cap-idx-recHeaderLen {
+			return record{}, false, c.corrupt("record of %d bytes at offset %d of a %d-byte ring", n, idx, c.cap)
+		}
+		if rec.kind == recPad {
+			if n != c.cap-idx-recHeaderLen {
+				return record{}, false, c.corrupt("pad of %d bytes at offset %d", n, idx)
+			}
+			c.pos += c.cap - idx
+			continue
+		}
+		if err := c.check(&rec, n); err != nil {
+			return record{}, false, err
+		}
+		rec.payload = c.data[idx+recHeaderLen : idx+recHeaderLen+n]
+		rec.size = c.roundUp(recHeaderLen + n)
+		return rec, true, nil
+	}
+}
+
+// check validates a record's fields against its kind and the ring's sequence.
+func (c *consumer) check(rec *record, n uint64) error {
+	if rec.tag < 0 {
+		return c.corrupt("negative tag %d", rec.tag)
+	}
+	switch rec.kind {
+	case recEager, recRTS:
+		if rec.seq != c.seq+1 {
+			return c.corrupt("sequence number %d, expected %d", rec.seq, c.seq+1)
+		}
+		if rec.kind == recEager && n > uint64(c.maxEager) {
+			return c.corrupt("eager record of %d bytes (limit %d)", n, c.maxEager)
+		}
+		if rec.kind == recRTS && n < rtsBodyLen {
+			return c.corrupt("rts record of %d bytes", n)
+		}
+	case recCTS, recFin:
+		if n != 8 || rec.seq != 0 {
+			return c.corrupt("%v record of %d bytes, seq %d", rec.kind, n, rec.seq)
+		}
+	}
+	return nil
+}
+
+// release consumes rec. It publishes the head when a quarter of the ring has been consumed
+// since the last publication; flush publishes the rest.
+func (c *consumer) release(rec record) {
+	if rec.kind == recEager || rec.kind == recRTS {
+		c.seq++
+	}
+	c.pos += rec.size
+	if c.pos-c.published >= c.cap/4 {
+		c.flush()
+	}
+}
+
+// flush publishes the consumer's position and reports whether the producer asked to be woken
+// for space.
+func (c *consumer) flush() bool {
+	if c.published == c.pos {
+		return false
+	}
+	c.head.Store(c.pos)
+	c.published = c.pos
+	if c.wantSpace.Load() != 0 {
+		c.wantSpace.Store(0)
+		return true
+	}
+	return false
+}
+
+// ready reports whether a record is waiting (a cheap check before sleeping).
+func (c *consumer) ready() bool { return c.stampAt(c.pos).Load() != 0 }
+
+func (c *consumer) corrupt(format string, args ...any) error {
+	return &transport.CorruptError{Peer: c.peer, Reason: "shared-memory ring: " + fmt.Sprintf(format, args...)}
+}
+
+func (k recKind) String() string {
+	switch k {
+	case recEager:
+		return "eager"
+	case recRTS:
+		return "rts"
+	case recCTS:
+		return "cts"
+	case recFin:
+		return "fin"
+	case recPad:
+		return "pad"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}

@@ -1,0 +1,274 @@
+package shm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorun-hpc/gorun/transport"
+)
+
+// sink records deliveries and fetches rendezvous data at once.
+type sink struct {
+	mu   sync.Mutex
+	got  []delivery
+	lost []error
+	cap  int // fetch at most this many bytes (0: all)
+}
+
+type delivery struct {
+	env  transport.Envelope
+	data []byte
+	done bool
+	err  error
+}
+
+func (s *sink) Deliver(env transport.Envelope, payload []byte, r transport.Rendezvous) {
+	s.mu.Lock()
+	s.got = append(s.got, delivery{env: env})
+	i := len(s.got) - 1
+	limit := s.cap
+	s.mu.Unlock()
+	if r == nil {
+		s.mu.Lock()
+		s.got[i].data = bytes.Clone(payload)
+		s.got[i].done = true
+		s.mu.Unlock()
+		return
+	}
+	n := env.Size
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	dst := make([]byte, n)
+	s.mu.Lock()
+	s.got[i].data = dst
+	s.mu.Unlock()
+	r.Fetch(dst, fetched{s, i})
+}
+
+type fetched struct {
+	s *sink
+	i int
+}
+
+func (f fetched) Complete(err error) {
+	f.s.mu.Lock()
+	f.s.got[f.i].err = err
+	f.s.got[f.i].done = true
+	f.s.mu.Unlock()
+}
+
+func (s *sink) Lost(peer int, err error) {
+	s.mu.Lock()
+	s.lost = append(s.lost, err)
+	s.mu.Unlock()
+}
+
+func (s *sink) count(done bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.got {
+		if !done || s.got[i].done {
+			n++
+		}
+	}
+	return n
+}
+
+type sent chan error
+
+func (c sent) Complete(err error) { c <- err }
+
+// node makes n transports in this process, as n local ranks would.
+func node(t *testing.T, n int, tweak func(*Config)) ([]*Transport, []*sink) {
+	t.Helper()
+	local, pids := make([]int, n), make([]int, n)
+	for i := range local {
+		local[i], pids[i] = i, os.Getpid()
+	}
+	ts, sinks := make([]*Transport, n), make([]*sink, n)
+	errs := make(chan error, n)
+	job := fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
+	for i := range n {
+		sinks[i] = &sink{}
+		cfg := Config{Sink: sinks[i], Self: i, Local: local, Pids: pids, JobID: job, Timeout: 10 * time.Second}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		go func() {
+			var err error
+			ts[i], err = New(cfg)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, tr := range ts {
+			tr.Close()
+		}
+	})
+	return ts, sinks
+}
+
+// drive runs every transport's progress until cond holds, as each rank's driver would.
+func drive(t *testing.T, ts []*Transport, cond func() bool) {
+	t.Helper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, tr := range ts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !tr.Poll() {
+					tr.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestTransportProtocols(t *testing.T) {
+	cases := []struct {
+		name  string
+		tweak func(*Config)
+		sync  bool
+	}{
+		{"pipelined", func(c *Config) { c.DisableCMA = true }, false},
+		{"cma", func(c *Config) { c.CMAMin, c.CMAMax = 1, 1<<30 }, false},
+		{"sync", func(c *Config) { c.DisableCMA = true }, true},
+		{"fallback file", func(c *Config) { c.Fallback = true }, false},
+		{"summary", func(c *Config) { c.SummaryAbove = -1 }, false},
+	}
+	sizes := []int{0, 1, 100, DefaultEagerLimit, DefaultEagerLimit + 1, 200 << 10, 3<<20 + 7}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, sinks := node(t, 2, tc.tweak)
+			if tc.name == "fallback file" {
+				if _, err := os.Stat(ts[0].seg.path); ts[0].seg.path != "" || err == nil {
+					t.Fatalf("fallback segment file still linked after every rank mapped it")
+				}
+			}
+			ep := ts[0].Endpoint(1)
+			done := make(sent, len(sizes))
+			for i, n := range sizes {
+				ep.Send(transport.Envelope{Src: 0, Ctx: 5, Tag: i, Size: n}, payloadFor(i, n), tc.sync, done)
+			}
+			finished := 0
+			drive(t, ts, func() bool {
+				for {
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Error(err)
+						}
+						finished++
+						continue
+					default:
+					}
+					break
+				}
+				return finished == len(sizes) && sinks[1].count(true) == len(sizes)
+			})
+			for i, d := range sinks[1].got {
+				if d.err != nil || d.env.Tag != i || d.env.Size != sizes[i] || !bytes.Equal(d.data, payloadFor(i, sizes[i])) {
+					t.Fatalf("message %d (%d bytes): tag %d size %d err %v", i, sizes[i], d.env.Tag, d.env.Size, d.err)
+				}
+			}
+		})
+	}
+}
+
+func TestTransportTruncatedFetchKeepsStreamInStep(t *testing.T) {
+	ts, sinks := node(t, 2, func(c *Config) { c.DisableCMA = true })
+	sinks[1].cap = 1000
+	done := make(sent, 2)
+	ep := ts[0].Endpoint(1)
+	ep.Send(transport.Envelope{Src: 0, Size: 500 << 10}, payloadFor(1, 500<<10), false, done)
+	ep.Send(transport.Envelope{Src: 0, Tag: 1, Size: 300 << 10}, payloadFor(2, 300<<10), false, done)
+	drive(t, ts, func() bool { return sinks[1].count(true) == 2 })
+	if !bytes.Equal(sinks[1].got[0].data, payloadFor(1, 500<<10)[:1000]) || !bytes.Equal(sinks[1].got[1].data, payloadFor(2, 300<<10)[:1000]) {
+		t.Fatal("truncated fetches got the wrong bytes")
+	}
+}
+
+func TestTransportBurstThroughFullRing(t *testing.T) {
+	ts, sinks := node(t, 3, func(c *Config) { c.RingBytes = 4096 })
+	const n = 3000
+	done := make(sent, 2*n)
+	for from := 1; from <= 2; from++ {
+		ep := ts[from].Endpoint(0)
+		for i := range n {
+			ep.Send(transport.Envelope{Src: from, Tag: i, Size: 40}, payloadFor(i+from, 40), false, done)
+		}
+	}
+	drive(t, ts, func() bool { return sinks[0].count(true) == 2*n })
+	next := map[int]int{}
+	for _, d := range sinks[0].got {
+		if d.env.Tag != next[d.env.Src] || !bytes.Equal(d.data, payloadFor(d.env.Tag+d.env.Src, 40)) {
+			t.Fatalf("from %d: got tag %d, want %d", d.env.Src, d.env.Tag, next[d.env.Src])
+		}
+		next[d.env.Src]++
+	}
+}
+
+func TestTransportCorruptRingLosesPeer(t *testing.T) {
+	ts, sinks := node(t, 2, nil)
+	p := ts[1].peers[0]
+	copy(p.rx.data, bytes.Repeat([]byte{0xff}, 64))
+	ts[1].Poll()
+	if len(sinks[1].lost) != 1 || !errors.Is(sinks[1].lost[0], transport.ErrCorrupt) {
+		t.Fatalf("lost = %v, want one ErrCorrupt", sinks[1].lost)
+	}
+	done := make(sent, 1)
+	ts[1].Endpoint(0).Send(transport.Envelope{Src: 1}, nil, false, done)
+	if err := <-done; err == nil {
+		t.Fatal("send to a lost peer succeeded")
+	}
+}
+
+func TestSleepIsWokenBySend(t *testing.T) {
+	ts, sinks := node(t, 2, nil)
+	woke := make(chan struct{})
+	go func() {
+		for sinks[1].count(true) == 0 {
+			ts[1].Sleep(10 * time.Second)
+			ts[1].Poll()
+		}
+		close(woke)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	done := make(sent, 1)
+	ts[0].Endpoint(1).Send(transport.Envelope{Src: 0, Size: 3}, []byte("hey"), false, done)
+	select {
+	case <-woke:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a sleeping receiver was not woken by a send")
+	}
+}

@@ -1,0 +1,176 @@
+package shm
+
+import (
+	"errors"
+	"math/bits"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// drainBudget bounds the records taken from one ring per poll, so one busy peer cannot starve
+// the others.
+const drainBudget = 64
+
+// Poll implements transport.Poller: it takes arrived records, flushes queued ones, and moves
+// bulk data both ways. Only the rank's driver calls it.
+func (t *Transport) Poll() bool {
+	did := false
+	if t.useSummary {
+		for w, word := range t.summary {
+			set := word.Load()
+			if set == 0 {
+				continue
+			}
+			word.And(^set) // clear first, then drain: a record published after this sets it again
+			for set != 0 {
+				i := w*64 + bits.TrailingZeros64(set)
+				set &= set - 1
+				if p := t.peers[i]; p != nil && t.drain(p) {
+					did = true
+				}
+			}
+		}
+	} else {
+		for _, p := range t.list {
+			if t.drain(p) {
+				did = true
+			}
+		}
+	}
+	for _, p := range t.list {
+		if p.queued.Load() > 0 && p.flush() {
+			did = true
+		}
+		if len(p.streams) > 0 && p.pumpOut() {
+			did = true
+		}
+		if p.nFetch.Load() > 0 && p.pumpIn() {
+			did = true
+		}
+	}
+	return did
+}
+
+// drain takes up to drainBudget records from p's ring.
+func (t *Transport) drain(p *peer) bool {
+	n := 0
+	for ; n < drainBudget; n++ {
+		rec, ok, err := p.rx.next()
+		if err != nil {
+			p.lose(err)
+			return true
+		}
+		if !ok {
+			break
+		}
+		if err := p.handle(&rec); err != nil {
+			p.lose(err)
+			return true
+		}
+		p.rx.release(rec)
+	}
+	if n == drainBudget && t.useSummary {
+		t.summary[p.idx/64].Or(1 << (p.idx % 64)) // more to take next time
+	}
+	if n > 0 && p.rx.flush() {
+		t.notify(p, false) // the producer waits for the room just made
+	}
+	return n > 0
+}
+
+// notify tells peer p that something it waits for has been published: a record in its ring
+// from us (ring) or bulk data or room. It sets our bit in p's summary (if not already set)
+// and rings p's doorbell if p declared itself asleep; only the notifier that flips the
+// declaration rings, so a burst costs one wake-up.
+func (t *Transport) notify(p *peer, ring bool) {
+	if ring && p.summary.Load()&p.summaryBit == 0 {
+		p.summary.Or(p.summaryBit)
+	}
+	if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
+		p.doorbell.Add(1)
+		futexWake(p.doorbell, 1)
+	}
+}
+
+// Sleep implements transport.Poller. See futex.go for why no wake-up is lost.
+func (t *Transport) Sleep(d time.Duration) {
+	seq := t.doorbell.Load()
+	t.sleeping.Store(1)
+	if t.hasWork() {
+		t.sleeping.Store(0)
+		return
+	}
+	futexWait(t.doorbell, seq, d)
+	t.sleeping.Store(0)
+}
+
+// hasWork reports whether Poll would find something: a record in a ring, bulk data for a
+// matched receive, or room where a queued record or stream waits for it.
+func (t *Transport) hasWork() bool {
+	if t.useSummary {
+		for _, w := range t.summary {
+			if w.Load() != 0 {
+				return true
+			}
+		}
+	}
+	for _, p := range t.list {
+		if !t.useSummary && p.rx.ready() {
+			return true
+		}
+		if p.nFetch.Load() > 0 && p.bulkR.ready() {
+			return true
+		}
+		if p.queued.Load() > 0 && p.tx.head.Load() != p.tx.headCache {
+			return true
+		}
+		if len(p.streams) > 0 && p.bulkW.head.Load() != p.bulkW.headCache {
+			return true
+		}
+	}
+	return false
+}
+
+// Wake implements transport.Poller.
+func (t *Transport) Wake() {
+	if t.sleeping.Load() != 0 && t.sleeping.CompareAndSwap(1, 0) {
+		t.doorbell.Add(1)
+		futexWake(t.doorbell, 1)
+	}
+}
+
+// Check implements transport.Poller: a local rank whose process has exited is lost. It asks
+// the kernel through pidfds (one poll for all peers), or kill(pid, 0) where pidfds are
+// unavailable.
+func (t *Transport) Check() {
+	fds := make([]unix.PollFd, 0, len(t.list))
+	for _, p := range t.list {
+		if p.lostErr() != nil {
+			continue
+		}
+		if p.pidfd < 0 {
+			if err := unix.Kill(p.pid, 0); errors.Is(err, unix.ESRCH) {
+				p.lose(errors.New("process exited"))
+			}
+			continue
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(p.pidfd), Events: unix.POLLIN})
+	}
+	if len(fds) == 0 {
+		return
+	}
+	if n, err := unix.Poll(fds, 0); err != nil || n == 0 {
+		return
+	}
+	for _, fd := range fds {
+		if fd.Revents == 0 {
+			continue
+		}
+		for _, p := range t.list {
+			if p.pidfd == int(fd.Fd) {
+				p.lose(errors.New("process exited"))
+			}
+		}
+	}
+}
