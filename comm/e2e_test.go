@@ -1,0 +1,112 @@
+package comm_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/launcher"
+)
+
+// End-to-end tests: real rank processes started through the launcher, over every transport,
+// at 1, 2, 3, 4 and 8 ranks (8 ranks on a 2-core machine are oversubscribed: they must still
+// finish quickly). The rank program is testdata/e2e.
+
+func TestMain(m *testing.M) { jobtest.Main(m) }
+
+var transports = []struct {
+	name string
+	env  []string
+}{
+	{"shm", []string{"GORUN_TRANSPORT=shm"}},
+	{"tcp", []string{"GORUN_TRANSPORT=tcp"}},
+	{"unix", []string{"GORUN_TRANSPORT=unix"}},
+	// The other large-message paths of shared memory: single copy for every rendezvous, and
+	// the /dev/shm file fallback with single copy forbidden.
+	{"shm-cma", []string{"GORUN_TRANSPORT=shm", "GORUN_CMA=on"}},
+	{"shm-fallback-nocma", []string{"GORUN_TRANSPORT=shm", "GORUN_SHM_FALLBACK=1", "GORUN_CMA=off"}},
+}
+
+func rankCounts(transport string) []int {
+	if transport == "shm" || transport == "tcp" {
+		return []int{1, 2, 3, 4, 8}
+	}
+	return []int{2, 3}
+}
+
+func TestPointToPoint(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tr := range transports {
+		for _, n := range rankCounts(tr.name) {
+			t.Run(fmt.Sprintf("%s/n%d", tr.name, n), func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"p2p"}, Env: tr.env, Timeout: time.Minute})
+				if !strings.Contains(res.Stdout, fmt.Sprintf("e2e p2p ok on %d ranks", n)) {
+					t.Fatalf("no success line:\n%s", res.Stdout)
+				}
+			})
+		}
+	}
+}
+
+func TestCollectivesEndToEnd(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tr := range transports[:3] {
+		for _, n := range rankCounts(tr.name) {
+			t.Run(fmt.Sprintf("%s/n%d", tr.name, n), func(t *testing.T) {
+				jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"coll"}, Env: tr.env, Timeout: time.Minute})
+			})
+		}
+	}
+}
+
+// TestFailingRankEndsJob: a rank that exits with status 3, or is killed by SIGKILL in the
+// middle of a transfer, ends the whole job quickly, and the error names it and why.
+func TestFailingRankEndsJob(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	cases := []struct {
+		mode string
+		want string
+		code int
+	}{
+		{"exit3", "rank 1 (pid", 3},
+		{"kill9", "killed by signal 9", 137},
+	}
+	for _, tr := range transports[:2] {
+		for _, tc := range cases {
+			t.Run(tr.name+"/"+tc.mode, func(t *testing.T) {
+				res := jobtest.Run(t, prog, jobtest.Job{N: 4, Args: []string{tc.mode}, Env: tr.env, Timeout: 30 * time.Second})
+				var je *launcher.JobError
+				if !errors.As(res.Err, &je) {
+					t.Fatalf("job did not fail: %v\n%s%s", res.Err, res.Stdout, res.Stderr)
+				}
+				if !strings.Contains(je.Error(), tc.want) || !strings.Contains(je.Error(), "rank 1") || je.ExitCode() != tc.code {
+					t.Fatalf("error %q (exit code %d), want it to name rank 1 and %q, exit %d", je, je.ExitCode(), tc.want, tc.code)
+				}
+				// Never a time assertion in a test, except this bound on a hang: two seconds is
+				// the promise, the slack is for the race detector and a loaded CI machine.
+				if res.Took > 10*time.Second {
+					t.Fatalf("the job took %v to end", res.Took)
+				}
+				t.Logf("%s: %v after %v", tc.mode, je, res.Took)
+			})
+		}
+	}
+}
+
+// TestPeerLost: a rank blocked receiving from a peer that dies gets ErrPeerLost naming it.
+// gorun's grace period is long so that the survivor can report before it is ended.
+func TestPeerLost(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tr := range transports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			res := jobtest.Run(t, prog, jobtest.Job{N: 2, Args: []string{"peerlost"}, Env: tr.env, Timeout: 30 * time.Second, Grace: 10 * time.Second})
+			if !strings.Contains(res.Stdout, "peerlost: rank 0 got") || strings.Contains(res.Stderr, "FAIL") {
+				t.Fatalf("survivor did not report ErrPeerLost:\nstdout:\n%s\nstderr:\n%s", res.Stdout, res.Stderr)
+			}
+			t.Log(strings.TrimSpace(res.Stdout))
+		})
+	}
+}

@@ -1,0 +1,289 @@
+package rank
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
+	"github.com/gorun-hpc/gorun/topology"
+	"github.com/gorun-hpc/gorun/transport/shm"
+	"github.com/gorun-hpc/gorun/transport/sock"
+)
+
+// Keys this runtime puts in the launcher's key-value store.
+const (
+	cardKeyFormat = "gorun-card-%d"
+	jobKeyKey     = "gorun-job-key"
+)
+
+// bootstrap joins the job: PMI init, publish this rank's card, barrier, read every card, then
+// connect to the peers.
+func (w *World) bootstrap() error {
+	getenv := w.cfg.Getenv
+	client, err := pmi.Connect(getenv)
+	if errors.Is(err, pmi.ErrNoLauncher) {
+		return w.singleton()
+	}
+	if err != nil {
+		return fmt.Errorf("join the job: %w", err)
+	}
+	w.pmi = client
+	w.rank, w.size = client.Rank(), client.Size()
+
+	machine, err := topology.Discover()
+	if err != nil {
+		return err
+	}
+	self := card{
+		pid:    os.Getpid(),
+		node:   topology.NodeID(getenv),
+		cpus:   machine.Allowed,
+		usable: machine.UsableCPUs(),
+	}
+
+	key, err := jobKey(getenv, client)
+	if err != nil {
+		return err
+	}
+	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m}
+	tcp, err := sock.Listen("tcp", "127.0.0.1:0", scfg)
+	if err != nil {
+		return err
+	}
+	w.nets = append(w.nets, tcp)
+	unixNet, err := sock.Listen("unix", unixName(client.KVSName(), w.rank), scfg)
+	if err != nil {
+		return err
+	}
+	w.nets = append(w.nets, unixNet)
+	self.tcp, self.unix = tcp.Addr(), unixNet.Addr()
+
+	if err := client.Put(fmt.Sprintf(cardKeyFormat, w.rank), self.String()); err != nil {
+		return fmt.Errorf("publish card: %w", err)
+	}
+	if err := client.Barrier(); err != nil {
+		return fmt.Errorf("start-up barrier: %w", err)
+	}
+	cards := make([]card, w.size)
+	for r := range cards {
+		if r == w.rank {
+			cards[r] = self
+			continue
+		}
+		v, err := client.Get(fmt.Sprintf(cardKeyFormat, r))
+		if err != nil {
+			return fmt.Errorf("read the card of rank %d: %w", r, err)
+		}
+		if cards[r], err = parseCard(v); err != nil {
+			return fmt.Errorf("rank %d: %w", r, err)
+		}
+	}
+	w.buildPeers(cards)
+	if err := w.startShm(machine.LineSize, client.KVSName()); err != nil {
+		return err
+	}
+	return w.connect(map[string]*sock.Net{"tcp": tcp, "unix": unixNet})
+}
+
+// startShm joins the node segment if any peer talks to this rank through shared memory.
+func (w *World) startShm(line int, jobID string) error {
+	local := w.node.localRanks
+	if len(local) < 2 || w.peers[local[0]].path != "shm" && w.peers[local[len(local)-1]].path != "shm" {
+		return nil
+	}
+	tun := w.cfg.Tuning
+	cfg := shm.Config{
+		Sink: w.m, Self: w.rank, Local: local, JobID: jobID, Line: line,
+		RingBytes: tun.ShmRing, BulkBytes: tun.ShmBulk, Chunk: tun.ShmChunk, EagerLimit: tun.ShmEager,
+		SummaryAbove: tun.Summary, Fallback: tun.ShmFallback, Timeout: w.cfg.ConnectTimeout,
+	}
+	for _, r := range local {
+		cfg.Pids = append(cfg.Pids, w.peers[r].card.pid)
+	}
+	switch {
+	case tun.CMA == "off":
+		cfg.DisableCMA = true
+	case tun.CMA == "on" || w.spin < 0:
+		// On an oversubscribed node the pipelined copy needs sender and receiver on CPUs at
+		// once; a single copy needs only the receiver.
+		cfg.CMAMin, cfg.CMAMax = tun.CMAMin, math.MaxInt
+	}
+	t, err := shm.New(cfg)
+	if err != nil {
+		return err
+	}
+	w.shm, w.poller = t, t
+	for _, r := range local {
+		if r != w.rank {
+			w.peers[r].ep = t.Endpoint(r)
+		}
+	}
+	return nil
+}
+
+// singleton makes a world of one, for a program started without a launcher.
+func (w *World) singleton() error {
+	w.rank, w.size = 0, 1
+	w.buildPeers([]card{{pid: os.Getpid(), node: topology.NodeID(w.cfg.Getenv), usable: 1}})
+	return nil
+}
+
+// buildPeers fills the peer table and the node facts from every rank's card, and picks the
+// path to each peer.
+func (w *World) buildPeers(cards []card) {
+	nodes := map[string]int{}
+	for r := range cards {
+		idx, ok := nodes[cards[r].node]
+		if !ok {
+			idx = len(nodes)
+			nodes[cards[r].node] = idx
+		}
+		cards[r].nodeIndex = idx
+	}
+	me := cards[w.rank]
+	w.node = nodeInfo{id: me.node, nodeCount: len(nodes)}
+	// The node offers the ranks the union of their CPU sets (ranks bound one per CPU each see
+	// one), capped by a cgroup quota where one bites (a rank whose usable count is below its
+	// set's size).
+	var nodeCPUs topology.CPUSet
+	quotaCap := 0
+	for r, c := range cards {
+		if c.node != me.node {
+			continue
+		}
+		w.node.localRanks = append(w.node.localRanks, r)
+		nodeCPUs = nodeCPUs.Union(c.cpus)
+		if c.usable < c.cpus.Count() && (quotaCap == 0 || c.usable < quotaCap) {
+			quotaCap = c.usable
+		}
+	}
+	w.node.usableCPUs = max(1, nodeCPUs.Count())
+	if quotaCap > 0 {
+		w.node.usableCPUs = min(w.node.usableCPUs, quotaCap)
+	}
+	w.spin = w.cfg.Spin
+	if w.spin == 0 {
+		w.spin = defaultSpin
+		if topology.Oversubscribed(len(w.node.localRanks), w.node.usableCPUs) {
+			w.spin = -1
+		}
+	}
+	w.peers = make([]peer, len(cards))
+	for r, c := range cards {
+		w.peers[r] = peer{card: c, path: w.choosePath(r, c.node == me.node)}
+	}
+	w.peers[w.rank].ep = selfEndpoint{m: w.m, eagerLimit: selfEagerLimit}
+}
+
+// selfEagerLimit: messages to oneself up to this size are copied into the unexpected queue
+// when no receive is posted; larger ones wait for the receive and are copied once.
+const selfEagerLimit = 64 << 10
+
+// choosePath decides which transport carries messages to world rank r.
+func (w *World) choosePath(r int, local bool) string {
+	switch {
+	case r == w.rank:
+		return "self"
+	case !local:
+		return "tcp"
+	case w.cfg.Transport == "unix":
+		return "unix"
+	case w.cfg.Transport == "tcp":
+		return "tcp"
+	default:
+		return "shm"
+	}
+}
+
+// connect establishes the socket connections: each rank dials the peers below it and accepts
+// the peers above it, on the network chosen for that pair.
+func (w *World) connect(nets map[string]*sock.Net) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.ConnectTimeout)
+	defer cancel()
+	errs := make(chan error, len(nets))
+	for name, n := range nets {
+		dial, accept := map[int]string{}, []int(nil)
+		for r, p := range w.peers {
+			if p.path != name {
+				continue
+			}
+			if r < w.rank {
+				dial[r] = p.card.addr(name)
+			} else {
+				accept = append(accept, r)
+			}
+		}
+		go func() { errs <- n.Connect(ctx, dial, accept) }()
+	}
+	var first error
+	for range nets {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	for r := range w.peers {
+		if n, ok := nets[w.peers[r].path]; ok {
+			w.peers[r].ep = n.Endpoint(r)
+		}
+	}
+	return nil
+}
+
+func (c card) addr(network string) string {
+	if network == "unix" {
+		return c.unix
+	}
+	return c.tcp
+}
+
+var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// unixName is an abstract Unix socket name for this rank: abstract names leave nothing in
+// the file system, even when the process is killed.
+func unixName(kvsname string, rank int) string {
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("@gorun-%s-%d-%s", unsafeNameChars.ReplaceAllString(kvsname, "_"), rank, hex.EncodeToString(r[:]))
+}
+
+// jobKey returns the job secret: the one the launcher passed (GORUN_JOB_KEY, hex), or, under a
+// launcher that knows nothing of gorun (Hydra, Slurm), one that rank 0 makes and shares through
+// the key-value store, which only the job's ranks can read. That exchange costs one extra
+// barrier, since a put becomes visible only after one.
+func jobKey(getenv func(string) string, client *pmi.Client) ([]byte, error) {
+	if v := getenv("GORUN_JOB_KEY"); v != "" {
+		key, err := hex.DecodeString(v)
+		if err != nil || len(key) < 16 {
+			return nil, errors.New("GORUN_JOB_KEY is not a hex key of at least 16 bytes")
+		}
+		return key, nil
+	}
+	if client.Rank() == 0 {
+		k := make([]byte, 32)
+		rand.Read(k)
+		if err := client.Put(jobKeyKey, hex.EncodeToString(k)); err != nil {
+			return nil, fmt.Errorf("share the job key: %w", err)
+		}
+	}
+	if err := client.Barrier(); err != nil {
+		return nil, fmt.Errorf("job key barrier: %w", err)
+	}
+	v, err := client.Get(jobKeyKey)
+	if err != nil {
+		return nil, fmt.Errorf("read the job key: %w", err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 16 {
+		return nil, errors.New("the job key in the key-value store is malformed")
+	}
+	return key, nil
+}

@@ -1,0 +1,310 @@
+// Package rank is one rank's runtime: it joins the job through the launcher's bootstrap
+// (PMI), builds the peer table from every rank's card, chooses a transport per peer, matches
+// arriving messages to receives, and drives progress while a caller waits.
+//
+// It knows nothing of element types or communicators: comm gives it byte buffers, world
+// ranks and context ids.
+package rank
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
+	"github.com/gorun-hpc/gorun/transport"
+	"github.com/gorun-hpc/gorun/transport/shm"
+	"github.com/gorun-hpc/gorun/transport/sock"
+)
+
+// World is this rank's view of the job. It is safe for concurrent use by any number of
+// goroutines (MPI_THREAD_MULTIPLE).
+type World struct {
+	cfg   Config
+	rank  int
+	size  int
+	peers []peer // by world rank; peers[rank] is this rank (the self path)
+	node  nodeInfo
+
+	m *matcher
+
+	// poller is the transport that needs driving (shared memory), or nil if every path makes
+	// progress on its own goroutines (sockets).
+	poller transport.Poller
+	// driving is held by the one goroutine that drives poller; waiters counts goroutines in
+	// wait; handoff passes the driving role to a waiter when the driver leaves.
+	driving atomic.Bool
+	waiters atomic.Int32
+	handoff chan struct{}
+	spin    time.Duration
+
+	pmi  *pmi.Client // nil for a world of one
+	nets []*sock.Net
+	shm  *shm.Transport // nil unless a peer is reached through shared memory
+
+	requests sync.Pool // *Request, for blocking calls
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+}
+
+// peer is how to reach one rank.
+type peer struct {
+	ep   transport.Endpoint
+	card card
+	path string // "self", "shm", "unix" or "tcp"
+}
+
+// nodeInfo is what this rank knows about its node.
+type nodeInfo struct {
+	id         string
+	localRanks []int // world ranks on this node, ascending; includes this rank
+	nodeCount  int
+	usableCPUs int // CPUs the node's ranks may keep busy
+}
+
+// Rank is this rank's number in the world.
+func (w *World) Rank() int { return w.rank }
+
+// Size is the number of ranks in the world.
+func (w *World) Size() int { return w.size }
+
+// LocalRanks returns the world ranks that share this rank's node (ascending).
+func (w *World) LocalRanks() []int { return w.node.localRanks }
+
+// NodeCount returns the number of distinct nodes in the job.
+func (w *World) NodeCount() int { return w.node.nodeCount }
+
+// NodeOf returns the node index (0..NodeCount-1, in order of first rank) of world rank r.
+func (w *World) NodeOf(r int) int { return w.peers[r].card.nodeIndex }
+
+// Path returns the transport that carries messages to world rank r: "self", "shm", "unix" or
+// "tcp".
+func (w *World) Path(r int) string { return w.peers[r].path }
+
+var initialized atomic.Bool
+
+// Init joins the job. A process joins at most once.
+func Init(cfg Config) (*World, error) {
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("gorun: %w", err)
+	}
+	if !initialized.CompareAndSwap(false, true) {
+		return nil, errors.New("gorun: Init called twice in one process")
+	}
+	w := &World{cfg: cfg, m: newMatcher(), handoff: make(chan struct{}, 1)}
+	w.requests.New = func() any { return newRequest(w) }
+	if err := w.bootstrap(); err != nil {
+		w.teardown()
+		initialized.Store(false)
+		return nil, fmt.Errorf("gorun: %w", err)
+	}
+	return w, nil
+}
+
+// Close leaves the job: it waits until every rank has called Close (a barrier), then ends the
+// connections in order and tells the launcher. It is idempotent.
+func (w *World) Close() error {
+	w.closeOnce.Do(func() {
+		var errs error
+		if w.size > 1 {
+			if err := w.barrier(closeContext); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("final barrier: %w", err))
+			}
+		}
+		w.closed.Store(true)
+		if err := w.teardown(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		if w.pmi != nil {
+			if err := w.pmi.Finalize(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("pmi finalize: %w", err))
+			}
+		}
+		w.closeErr = errs
+		initialized.Store(false)
+	})
+	return w.closeErr
+}
+
+// teardown closes every transport.
+func (w *World) teardown() error {
+	var errs error
+	for _, n := range w.nets {
+		if err := n.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	w.nets = nil
+	if w.shm != nil {
+		if err := w.shm.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		w.shm = nil
+	}
+	return errs
+}
+
+// Contexts reserved by the runtime; communicators get the ones below.
+const closeContext = ^uint32(0)
+
+// barrier is a dissemination barrier over zero-byte messages on context ctx: in round k each
+// rank signals rank+2^k and waits for rank-2^k, so after ceil(log2 n) rounds every rank has
+// heard, directly or not, from every other.
+func (w *World) barrier(ctx uint32) error {
+	for dist, round := 1, 0; dist < w.size; dist, round = dist*2, round+1 {
+		to, from := (w.rank+dist)%w.size, (w.rank-dist+w.size)%w.size
+		s, err := w.Isend(ctx, to, round, nil, false)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Recv(ctx, from, round, nil); err != nil {
+			return err
+		}
+		if _, err := s.Wait(context.Background()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *World) checkPeer(r int) error {
+	if w.closed.Load() {
+		return ErrClosed
+	}
+	if r < 0 || r >= w.size {
+		return fmt.Errorf("%w: %d not in [0, %d)", ErrRank, r, w.size)
+	}
+	return nil
+}
+
+// Isend starts sending buf to world rank dst. With sync set it completes only once the
+// receiver has matched the message.
+func (w *World) Isend(ctx uint32, dst, tag int, buf []byte, sync bool) (*Request, error) {
+	if err := w.checkPeer(dst); err != nil {
+		return nil, err
+	}
+	r := newRequest(w)
+	r.reset(opSend, ctx, dst, tag, buf)
+	w.startSend(r, sync)
+	return r, nil
+}
+
+func (w *World) startSend(r *Request, sync bool) {
+	env := transport.Envelope{Src: w.rank, Ctx: r.ctx, Tag: r.tag, Size: len(r.buf)}
+	w.peers[r.peer].ep.Send(env, r.buf, sync, r)
+}
+
+// Irecv starts receiving into buf from world rank src (or AnySource).
+func (w *World) Irecv(ctx uint32, src, tag int, buf []byte) (*Request, error) {
+	if src != AnySource {
+		if err := w.checkPeer(src); err != nil {
+			return nil, err
+		}
+	} else if w.closed.Load() {
+		return nil, ErrClosed
+	}
+	r := newRequest(w)
+	r.reset(opRecv, ctx, src, tag, buf)
+	w.m.post(r)
+	return r, nil
+}
+
+// Send is a blocking Isend + Wait that allocates nothing.
+func (w *World) Send(ctx uint32, dst, tag int, buf []byte, sync bool) error {
+	if err := w.checkPeer(dst); err != nil {
+		return err
+	}
+	r := w.requests.Get().(*Request)
+	r.reset(opSend, ctx, dst, tag, buf)
+	w.startSend(r, sync)
+	_, err := r.Wait(context.Background())
+	w.requests.Put(r)
+	return err
+}
+
+// Recv is a blocking Irecv + Wait that allocates nothing.
+func (w *World) Recv(ctx uint32, src, tag int, buf []byte) (Status, error) {
+	if src != AnySource {
+		if err := w.checkPeer(src); err != nil {
+			return Status{}, err
+		}
+	} else if w.closed.Load() {
+		return Status{}, ErrClosed
+	}
+	r := w.requests.Get().(*Request)
+	r.reset(opRecv, ctx, src, tag, buf)
+	w.m.post(r)
+	st, err := r.Wait(context.Background())
+	w.requests.Put(r)
+	return st, err
+}
+
+// Probe blocks until a message that a receive from src with tag would get has arrived, and
+// describes it without receiving it.
+func (w *World) Probe(ctx context.Context, cctx uint32, src, tag int) (Status, error) {
+	if src != AnySource {
+		if err := w.checkPeer(src); err != nil {
+			return Status{}, err
+		}
+	}
+	r := newRequest(w)
+	r.reset(opProbe, cctx, src, tag, nil)
+	w.m.post(r)
+	st, err := r.Wait(ctx)
+	if err != nil && !r.Done() {
+		r.Cancel()
+	}
+	return st, err
+}
+
+// Iprobe reports whether such a message has arrived, after driving progress once.
+func (w *World) Iprobe(cctx uint32, src, tag int) (Status, bool, error) {
+	if src != AnySource {
+		if err := w.checkPeer(src); err != nil {
+			return Status{}, false, err
+		}
+	}
+	w.pollOnce()
+	st, ok := w.m.peek(cctx, src, tag)
+	if !ok && src != AnySource {
+		if err := w.m.isLost(src); err != nil {
+			return Status{}, false, err
+		}
+	}
+	return st, ok, nil
+}
+
+// Sendrecv sends send to dst and receives into recv from src at the same time, so two ranks
+// exchanging with each other never deadlock. It allocates nothing.
+func (w *World) Sendrecv(ctx uint32, send []byte, dst, stag int, recv []byte, src, rtag int) (Status, error) {
+	if err := w.checkPeer(dst); err != nil {
+		return Status{}, err
+	}
+	if src != AnySource {
+		if err := w.checkPeer(src); err != nil {
+			return Status{}, err
+		}
+	}
+	rr := w.requests.Get().(*Request)
+	rr.reset(opRecv, ctx, src, rtag, recv)
+	w.m.post(rr)
+	sr := w.requests.Get().(*Request)
+	sr.reset(opSend, ctx, dst, stag, send)
+	w.startSend(sr, false)
+	_, serr := sr.Wait(context.Background())
+	st, rerr := rr.Wait(context.Background())
+	w.requests.Put(sr)
+	w.requests.Put(rr)
+	if rerr != nil {
+		return st, rerr
+	}
+	return st, serr
+}
