@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gorun-hpc/gorun/topology"
 )
 
 // DefaultGrace is the time ranks get between SIGTERM and SIGKILL when
@@ -27,9 +29,19 @@ type Config struct {
 	Args []string
 	// Env holds extra KEY=VALUE entries for every rank, on top of the
 	// launcher's own environment; they override it. The variables Run sets
-	// itself (PMI_FD, PMI_RANK, PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY) cannot
-	// be overridden.
+	// itself (PMI_FD, PMI_RANK, PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY,
+	// GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE, GORUN_CPUS) cannot be overridden.
+	// A non-empty GOMAXPROCS here or in the launcher's environment replaces
+	// the one Run would set (see the package documentation).
 	Env []string
+	// BindTo is what CPU set each rank is bound to (see topology.BindTo).
+	// The zero value, topology.BindDefault, binds each rank to a core when
+	// the ranks fit the usable CPUs, and binds nothing when they
+	// oversubscribe them.
+	BindTo topology.BindTo
+	// MapBy is how ranks are laid out over the cores; the zero value is
+	// topology.MapCore, consecutive cores in order.
+	MapBy topology.MapBy
 	// TagOutput prefixes every forwarded line with "[rank] ".
 	TagOutput bool
 	// Stdout and Stderr receive the ranks' forwarded output, one whole line
@@ -63,6 +75,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		if !ok || k == "" || strings.ContainsRune(kv, 0) {
 			errs = append(errs, fmt.Errorf("environment entry %q is not KEY=VALUE", kv))
 		}
+	}
+	// String names an out-of-range value "BindTo(9)", which Parse rejects.
+	if _, err := topology.ParseBindTo(cfg.BindTo.String()); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := topology.ParseMapBy(cfg.MapBy.String()); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Timeout < 0 || cfg.Grace < 0 {
 		errs = append(errs, fmt.Errorf("negative timeout (%v) or grace (%v)", cfg.Timeout, cfg.Grace))

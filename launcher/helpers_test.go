@@ -16,11 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorun-hpc/gorun/topology"
+	"golang.org/x/sys/unix"
 )
 
 // The test programs under testdata/, built once by TestMain.
 var bin struct {
-	sleeper, lines, cat, pmiexchange string
+	sleeper, lines, cat, pmiexchange, placement string
 }
 
 // TestMain builds the test rank programs into a private directory, which
@@ -43,7 +46,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("TMPDIR", tmp)
-	progs := []string{"sleeper", "lines", "cat", "pmiexchange"}
+	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement"}
 	args := []string{"build", "-o", dir + "/"}
 	for _, p := range progs {
 		args = append(args, "./testdata/"+p)
@@ -56,6 +59,7 @@ func testMain(m *testing.M) int {
 	bin.lines = filepath.Join(dir, "lines")
 	bin.cat = filepath.Join(dir, "cat")
 	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
+	bin.placement = filepath.Join(dir, "placement")
 	return m.Run()
 }
 
@@ -172,14 +176,18 @@ func assertGone(t *testing.T, pids map[int]int) {
 }
 
 // checkLeaks fails the test if, when it ends, the test process has child
-// processes, more open descriptors or more goroutines than when it began.
+// processes, more open descriptors or more goroutines than when it began,
+// or a thread whose CPU mask is not the process's (a rank's, left on the
+// launcher's spawner thread).
 func checkLeaks(t *testing.T) {
 	t.Helper()
 	fds, goroutines := countFDs(t), runtime.NumGoroutine()
+	mask := processMask(t)
 	t.Cleanup(func() {
 		if kids := children(t); len(kids) > 0 {
 			t.Errorf("child processes left: %v", kids)
 		}
+		checkThreadMasks(t, mask)
 		// Goroutines of a finished Run may take a moment to be gone.
 		deadline := time.Now().Add(2 * time.Second)
 		for {
@@ -241,4 +249,50 @@ func jobError(t *testing.T, err error) *JobError {
 		t.Fatalf("Run = %v (%T), want a *JobError", err, err)
 	}
 	return je
+}
+
+// cpusAllowed returns the Cpus_allowed_list line of a /proc status file.
+func cpusAllowed(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no Cpus_allowed_list", path)
+}
+
+// processMask is the CPU mask of the process's threads, read on the
+// calling goroutine's thread: an ordinary one, unlike the main thread, which
+// the runtime parks for good (keeping its mask) if a goroutine exits while
+// locked to it.
+func processMask(t *testing.T) topology.CPUSet {
+	t.Helper()
+	var u unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &u); err != nil {
+		t.Fatal(err)
+	}
+	return topology.CPUSetFromUnix(&u)
+}
+
+// checkThreadMasks fails the test if a thread of this process has a CPU
+// mask other than want. Threads that end meanwhile are skipped.
+func checkThreadMasks(t *testing.T, want topology.CPUSet) {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		list, err := cpusAllowed("/proc/self/task/" + task.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		if got, err := topology.ParseCPUSet(list); err != nil || !got.Equal(want) {
+			t.Errorf("thread %s has CPU mask %s, the process had %s", task.Name(), list, want)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorun-hpc/gorun/internal/pmi"
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
 )
 
 // drainTimeout bounds how long Run waits, after the last rank was reaped,
@@ -75,6 +76,13 @@ type job struct {
 	events  chan event
 	wg      sync.WaitGroup
 
+	// Placement, fixed by newJob. masks holds each rank's affinity mask, by
+	// rank, or is nil when ranks are not bound. setGOMAXPROCS is false when
+	// the user chose GOMAXPROCS; else each rank gets its placement's.
+	place         *Placement
+	masks         []*unix.CPUSet
+	setGOMAXPROCS bool
+
 	mu      sync.Mutex // guards outErrs
 	outErrs []error    // forwarders' read errors
 }
@@ -104,8 +112,16 @@ func newJob(cfg Config, prog string) (*job, error) {
 		id:     strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(nonce),
 		key:    hex.EncodeToString(secret),
 		events: make(chan event, 2*cfg.N),
+		// Read once: ranks must not disagree if the environment changes.
+		setGOMAXPROCS: !userGOMAXPROCS(os.LookupEnv, cfg.Env),
 	}
 	var err error
+	if j.place, err = Place(cfg.N, cfg.BindTo, cfg.MapBy); err != nil {
+		return nil, fmt.Errorf("place ranks: %w", err)
+	}
+	if j.masks, err = j.place.masks(); err != nil {
+		return nil, fmt.Errorf("place ranks: %w", err)
+	}
 	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: "gorun_" + j.id})
 	if err != nil {
 		return nil, err
@@ -163,12 +179,25 @@ type spawnResult struct {
 // the forking thread while ranks run; unlocking before returning keeps this
 // goroutine from ending the thread itself. The caller must not close
 // release until every rank has been reaped.
+//
+// Locking also confines the CPU masks of bound ranks to this thread: each
+// rank is forked while the thread has that rank's mask (see threadMask),
+// and the original mask is restored afterwards. Should that fail, spawn
+// returns still locked, so the runtime ends the thread (or parks it for
+// good, if it is the main thread) rather than run other goroutines on a
+// rank's CPUs. The runtime never clones new threads from a locked one, so
+// no thread inherits a rank's mask either.
 func (j *job) spawn(spawned chan<- spawnResult, release <-chan struct{}) {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	mask := newThreadMask(j.masks != nil)
+	defer func() {
+		if !mask.dirty {
+			runtime.UnlockOSThread()
+		}
+	}()
 	var res spawnResult
 	for r := 0; r < j.cfg.N; r++ {
-		p, err := j.startRank(r)
+		p, err := j.startRank(r, mask)
 		if err != nil {
 			res.err = err
 			break

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // pmiFD is the descriptor number of the PMI socket in every rank: the first
@@ -26,9 +28,10 @@ type rankProc struct {
 	stdout, stderr *os.File // read ends of the rank's output pipes
 }
 
-// startRank starts rank r. On error nothing it opened stays open.
-// It must run on the spawner goroutine (see job.spawn).
-func (j *job) startRank(r int) (p *rankProc, err error) {
+// startRank starts rank r, forked while thread has the rank's CPU mask. On
+// error nothing it opened stays open. It must run on the spawner goroutine
+// (see job.spawn), which owns thread.
+func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 	var closeOnErr, closeAfterStart []io.Closer
 	defer func() {
 		for _, c := range closeAfterStart {
@@ -69,7 +72,11 @@ func (j *job) startRank(r int) (p *rankProc, err error) {
 		// has exited, Wait waits for that copy at most this long.
 		cmd.WaitDelay = j.cfg.Grace
 	}
-	if err := cmd.Start(); err != nil {
+	var mask *unix.CPUSet // nil: the rank inherits the launcher's mask
+	if j.masks != nil {
+		mask = j.masks[r]
+	}
+	if err := thread.start(mask, cmd.Start); err != nil {
 		return nil, fmt.Errorf("rank %d: %w", r, err)
 	}
 	p.cmd, p.pid = cmd, cmd.Process.Pid
@@ -98,22 +105,35 @@ func pmiSocketpair() (net.Conn, *os.File, error) {
 
 // rankEnv is rank r's environment: the launcher's own without inherited
 // PMI_* variables (they describe an outer launcher's job, not this one),
-// then Config.Env, then the job's variables. exec keeps the last value of a
-// repeated key, so the job's variables always win.
+// then Config.Env, then GOMAXPROCS unless the user set it, then the job's
+// variables. exec keeps the last value of a repeated key, so the job's
+// variables always win.
 func (j *job) rankEnv(r int) []string {
 	parent := os.Environ()
-	env := make([]string, 0, len(parent)+len(j.cfg.Env)+5)
+	env := make([]string, 0, len(parent)+len(j.cfg.Env)+9)
 	for _, kv := range parent {
 		if !strings.HasPrefix(kv, "PMI_") {
 			env = append(env, kv)
 		}
 	}
 	env = append(env, j.cfg.Env...)
+	pl := j.place.Ranks[r]
+	if j.setGOMAXPROCS {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(pl.GOMAXPROCS))
+	}
+	cpus := "" // unbound
+	if j.place.Bound() {
+		cpus = pl.CPUs.String()
+	}
+	// All ranks of a gorun job run on this node: local rank = rank.
 	return append(env,
 		"PMI_FD="+strconv.Itoa(pmiFD),
 		"PMI_RANK="+strconv.Itoa(r),
 		"PMI_SIZE="+strconv.Itoa(j.cfg.N),
 		"GORUN_JOBID="+j.id,
 		"GORUN_JOB_KEY="+j.key,
+		"GORUN_LOCAL_RANK="+strconv.Itoa(r),
+		"GORUN_LOCAL_SIZE="+strconv.Itoa(j.cfg.N),
+		"GORUN_CPUS="+cpus,
 	)
 }

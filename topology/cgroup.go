@@ -11,10 +11,11 @@ import (
 )
 
 // schedAffinity returns the CPUs the calling thread may run on. Go starts
-// every thread with the process's mask, and nothing in gorun sets a single
-// thread's mask, so this is the process's allowed set. Machines with more
-// than 1024 CPUs make the fixed-size mask fail with EINVAL; the caller then
-// falls back to all online CPUs.
+// every thread with the process's mask, and the only thread gorun narrows
+// (the launcher's, while it forks a bound rank) is locked to one goroutine
+// that never calls this, so this is the process's allowed set. Machines
+// with more than 1024 CPUs make the fixed-size mask fail with EINVAL; the
+// caller then falls back to all online CPUs.
 func schedAffinity() (CPUSet, error) {
 	var u unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &u); err != nil {

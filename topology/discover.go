@@ -213,7 +213,12 @@ func (m *Machine) discoverCaches(cpuDir string, f cpuFacts) {
 	default:
 		m.Caches = cachesFromCPUID(f, m.Packages, 0)
 		if len(m.Caches) > 0 {
-			m.note("caches", "cpuid sizes; sharing assumed: L1 and L2 per core, L3 per package (no cpuN/cache)")
+			origin := "cpuid sizes; sharing assumed: L1 and L2 per core, L3 per package (no cpuN/cache)"
+			if f.l3 <= 0 {
+				// Some hypervisors hide the L3; it is left out, not invented.
+				origin += "; cpuid reports no L3"
+			}
+			m.note("caches", origin)
 		} else {
 			m.note("caches", "unknown (no cpuN/cache, cpuid reports no sizes)")
 		}

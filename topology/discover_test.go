@@ -23,6 +23,9 @@ var knownFacts = cpuFacts{
 	features: []string{"AVX2", "AVX512F"},
 }
 
+// withL3 is knownFacts with the L3 cpuid reports on bare metal.
+var withL3 = func() cpuFacts { f := knownFacts; f.l3 = 32 << 20; return f }()
+
 // unknownFacts is a CPU cpuid knows nothing about.
 var unknownFacts = cpuFacts{}
 
@@ -68,7 +71,12 @@ func cacheSets(m *Machine) []string {
 	return out
 }
 
+// hasSource reports whether a source line starts with prefix, or, if
+// prefix ends in "$", is the rest of it.
 func hasSource(m *Machine, prefix string) bool {
+	if line, ok := strings.CutSuffix(prefix, "$"); ok {
+		return slices.Contains(m.Sources, line)
+	}
 	return slices.ContainsFunc(m.Sources, func(s string) bool { return strings.HasPrefix(s, prefix) })
 }
 
@@ -82,7 +90,7 @@ func TestDiscoverTrees(t *testing.T) {
 		numa    []string
 		caches  []string
 		line    int
-		sources []string // prefixes that must be present
+		sources []string // prefixes that must be present; a final "$" asks for the whole line
 	}{
 		{
 			name: "two sockets, SMT, two NUMA nodes",
@@ -111,7 +119,18 @@ func TestDiscoverTrees(t *testing.T) {
 			numa:    []string{"0:0-3"},
 			caches:  []string{"L1d 48 KiB 64:0,2", "L1d 48 KiB 64:1,3", "L1i 32 KiB 64:0,2", "L1i 32 KiB 64:1,3", "L2 1 MiB 64:0,2", "L2 1 MiB 64:1,3"},
 			line:    64,
-			sources: []string{"caches: cpuid sizes; sharing assumed", "numa: fallback"},
+			sources: []string{"caches: cpuid sizes; sharing assumed: L1 and L2 per core, L3 per package (no cpuN/cache); cpuid reports no L3", "numa: fallback"},
+		},
+		{
+			name:  "no cache information, cpuid knows sizes and an L3",
+			env:   env{sysRoot: tree("sys-nocache"), cpu: withL3},
+			cpus:  "0-3",
+			cores: []string{"0/0:0,2", "0/1:1,3"},
+			numa:  []string{"0:0-3"},
+			caches: []string{"L1d 48 KiB 64:0,2", "L1d 48 KiB 64:1,3", "L1i 32 KiB 64:0,2", "L1i 32 KiB 64:1,3",
+				"L2 1 MiB 64:0,2", "L2 1 MiB 64:1,3", "L3 32 MiB 64:0-3"},
+			line:    64,
+			sources: []string{"caches: cpuid sizes; sharing assumed: L1 and L2 per core, L3 per package (no cpuN/cache)$"},
 		},
 		{
 			name:    "no cache information, cpuid knows nothing",

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/launcher"
+	"github.com/gorun-hpc/gorun/topology"
 )
 
 const usage = `Usage: gorun [flags] PROGRAM [ARGS...]
+       gorun --topology [-n N] [--bind-to WHAT] [--map-by HOW] [--json]
 
 Starts N copies (ranks) of PROGRAM, connects them through gorun's PMI
 server, forwards their output line by line, and ends the whole job as soon
@@ -34,15 +36,33 @@ Flags (-flag and --flag are the same):
   -x VAR[=value]  pass VAR to every rank: VAR alone passes      -x OMP_NUM_THREADS=1
                   gorun's own value, VAR=value sets it;         -x LD_LIBRARY_PATH
                   repeatable
+  --bind-to WHAT  bind each rank to one core, to its core's     --bind-to core
+                  L3 cache domain or NUMA node, or none: core,
+                  l3, numa or none (default: core when the
+                  ranks fit the usable CPUs, none when they
+                  oversubscribe them)
+  --map-by HOW    lay ranks out on consecutive cores (core) or  --map-by l3
+                  one per L3 domain or NUMA node in turn (l3,
+                  numa); default core
+  --topology      print this machine (packages, NUMA nodes,     --topology -n 8
+                  caches, cores, line size) and exit; with -n,
+                  also where each rank would be placed
+  --json          with --topology: print JSON for tools         --topology --json -n 4
   --help          print this help
 
 Examples:
   gorun -n 4 ./examples/pi
   gorun -n 2 --tag-output --timeout 1m -x GOGC=off ./bin/solver -grid 4096
+  gorun -n 4 --bind-to numa --map-by numa ./bin/solver
+  gorun --topology -n 16 --map-by l3
 
 Each rank also inherits gorun's environment and gets PMI_FD, PMI_RANK,
-PMI_SIZE, GORUN_JOBID and GORUN_JOB_KEY. stdin goes to rank 0. SIGINT and
-SIGTERM to gorun end every rank (SIGTERM, then SIGKILL after the grace time).
+PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY, GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE,
+GORUN_CPUS (the CPUs it is bound to, empty if unbound) and GOMAXPROCS (its
+share of the CPUs, unless GOMAXPROCS is set in gorun's environment or with
+-x). A bound rank starts on its CPUs, so its Go runtime sizes itself to them.
+stdin goes to rank 0. SIGINT and SIGTERM to gorun end every rank (SIGTERM,
+then SIGKILL after the grace time).
 
 Exit status: 0 if every rank exited 0; else the failed rank's exit status,
 128+N if it was killed by signal N, the code it passed to PMI abort, 124 on
@@ -57,8 +77,12 @@ type options struct {
 	timeout   time.Duration
 	grace     time.Duration
 	env       envList
-	// Flags of later issues go here, each with its line in usage:
-	// placement (--bind-to, --map-by, --topology) and hosts (--hosts).
+	bindTo    topology.BindTo
+	mapBy     topology.MapBy
+	topology  bool
+	json      bool
+	// Flags of later issues go here, each with its line in usage: hosts
+	// (--hosts).
 }
 
 // newFlagSet declares every flag, bound to o. It reports nothing itself:
@@ -72,6 +96,16 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.timeout, "timeout", 0, "abort the job after this long")
 	fs.DurationVar(&o.grace, "grace", launcher.DefaultGrace, "time between SIGTERM and SIGKILL")
 	fs.Var(&o.env, "x", "pass VAR or set VAR=value in every rank")
+	fs.Func("bind-to", "core, l3, numa or none", func(s string) (err error) {
+		o.bindTo, err = topology.ParseBindTo(s)
+		return err
+	})
+	fs.Func("map-by", "core, l3 or numa", func(s string) (err error) {
+		o.mapBy, err = topology.ParseMapBy(s)
+		return err
+	})
+	fs.BoolVar(&o.topology, "topology", false, "print the machine and exit")
+	fs.BoolVar(&o.json, "json", false, "with --topology: print JSON")
 	return fs
 }
 
@@ -98,37 +132,61 @@ func (e *envList) Set(s string) error {
 	return nil
 }
 
-// parseArgs parses the command line into a launcher.Config (without the
-// I/O fields). It returns flag.ErrHelp for --help.
-func parseArgs(args []string, lookupEnv func(string) (string, bool)) (launcher.Config, error) {
+// invocation is what the command line asks for: a job, or (topology) a
+// look at the machine.
+type invocation struct {
+	// cfg is the job, without the I/O fields. With topology, only N,
+	// BindTo and MapBy are set.
+	cfg launcher.Config
+	// topology asks to print the machine instead of running a job, as JSON
+	// if json is set, with placements for cfg.N ranks if place is set (-n
+	// was given).
+	topology, json, place bool
+}
+
+// parseArgs parses the command line. It returns flag.ErrHelp for --help.
+func parseArgs(args []string, lookupEnv func(string) (string, bool)) (invocation, error) {
 	o := options{env: envList{lookup: lookupEnv}}
 	fs := newFlagSet(&o)
 	if err := fs.Parse(args); err != nil {
-		return launcher.Config{}, err
-	}
-	if fs.NArg() == 0 {
-		return launcher.Config{}, errors.New("no PROGRAM given")
+		return invocation{}, err
 	}
 	if o.n < 1 {
-		return launcher.Config{}, fmt.Errorf("-n %d: need at least one rank", o.n)
+		return invocation{}, fmt.Errorf("-n %d: need at least one rank", o.n)
 	}
-	if o.timeout < 0 || o.grace <= 0 {
-		return launcher.Config{}, errors.New("--timeout must be >= 0 and --grace > 0")
+	if o.topology {
+		if fs.NArg() > 0 {
+			return invocation{}, fmt.Errorf("--topology runs no program, got %q", fs.Arg(0))
+		}
+		inv := invocation{topology: true, json: o.json,
+			cfg: launcher.Config{N: o.n, BindTo: o.bindTo, MapBy: o.mapBy}}
+		fs.Visit(func(f *flag.Flag) { inv.place = inv.place || f.Name == "n" })
+		return inv, nil
 	}
-	return launcher.Config{
+	switch {
+	case o.json:
+		return invocation{}, errors.New("--json needs --topology")
+	case fs.NArg() == 0:
+		return invocation{}, errors.New("no PROGRAM given")
+	case o.timeout < 0 || o.grace <= 0:
+		return invocation{}, errors.New("--timeout must be >= 0 and --grace > 0")
+	}
+	return invocation{cfg: launcher.Config{
 		N:         o.n,
 		Program:   fs.Arg(0),
 		Args:      fs.Args()[1:],
 		Env:       o.env.vars,
+		BindTo:    o.bindTo,
+		MapBy:     o.mapBy,
 		TagOutput: o.tagOutput,
 		Timeout:   o.timeout,
 		Grace:     o.grace,
-	}, nil
+	}}, nil
 }
 
 // run is gorun: it returns the exit status.
 func run(args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, err := parseArgs(args, lookupEnv)
+	inv, err := parseArgs(args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -137,6 +195,14 @@ func run(args []string, lookupEnv func(string) (string, bool), stdin io.Reader, 
 		fmt.Fprintf(stderr, "gorun: %v\nRun 'gorun --help' for usage.\n", err)
 		return 2
 	}
+	if inv.topology {
+		if err := printTopology(stdout, inv); err != nil {
+			fmt.Fprintf(stderr, "gorun: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	cfg := inv.cfg
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = stdin, stdout, stderr
 	ctx, stop := signalContext()
 	defer stop()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/launcher"
+	"github.com/gorun-hpc/gorun/topology"
 )
 
 func fakeEnv(m map[string]string) func(string) (string, bool) {
@@ -30,20 +31,47 @@ func TestParseArgs(t *testing.T) {
 		{"double dash", []string{"--n=2", "--", "-weird-name", "a"},
 			launcher.Config{N: 2, Program: "-weird-name", Args: []string{"a"}, Grace: time.Second}},
 		{"every flag", []string{"-n", "8", "--tag-output", "--timeout", "5m", "--grace", "3s",
-			"-x", "HOME", "-x", "A=b=c", "-x", "EMPTY", "-x", "Z=", "bin/solver", "-grid", "4096"},
+			"-x", "HOME", "-x", "A=b=c", "-x", "EMPTY", "-x", "Z=", "--bind-to", "numa", "--map-by=l3",
+			"bin/solver", "-grid", "4096"},
 			launcher.Config{N: 8, Program: "bin/solver", Args: []string{"-grid", "4096"},
 				Env: []string{"HOME=/root", "A=b=c", "EMPTY=", "Z="}, TagOutput: true,
-				Timeout: 5 * time.Minute, Grace: 3 * time.Second}},
+				Timeout: 5 * time.Minute, Grace: 3 * time.Second,
+				BindTo: topology.BindNUMA, MapBy: topology.MapL3}},
+		{"bind none", []string{"--bind-to", "none", "--map-by", "core", "p"},
+			launcher.Config{N: 1, Program: "p", Args: []string{}, Grace: time.Second, BindTo: topology.BindNone}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseArgs(tc.args, env)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tc.want) {
+			if got.topology || !reflect.DeepEqual(got.cfg, tc.want) {
 				t.Errorf("parseArgs(%q) =\n%+v, want\n%+v", tc.args, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseArgsTopology(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want invocation
+	}{
+		{[]string{"--topology"},
+			invocation{topology: true, cfg: launcher.Config{N: 1}}},
+		{[]string{"--topology", "-n", "1"},
+			invocation{topology: true, place: true, cfg: launcher.Config{N: 1}}},
+		{[]string{"--json", "-n", "4", "--topology", "--bind-to", "l3", "--map-by", "numa"},
+			invocation{topology: true, json: true, place: true,
+				cfg: launcher.Config{N: 4, BindTo: topology.BindL3, MapBy: topology.MapNUMA}}},
+	} {
+		got, err := parseArgs(tc.args, fakeEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseArgs(%q) =\n%+v, want\n%+v", tc.args, got, tc.want)
+		}
 	}
 }
 
@@ -62,6 +90,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"-x", "=v", "p"}, "want VAR or VAR=value"},
 		{[]string{"--timeout", "-1s", "p"}, "--timeout"},
 		{[]string{"--grace", "0", "p"}, "--grace"},
+		{[]string{"--bind-to", "socket", "p"}, "want core, l3, numa or none"},
+		{[]string{"--map-by", "none", "p"}, "want core, l3 or numa"},
+		{[]string{"--json", "p"}, "--json needs --topology"},
+		{[]string{"--topology", "p"}, "--topology runs no program"},
+		{[]string{"--topology", "-n", "0"}, "at least one rank"},
 	} {
 		if _, err := parseArgs(tc.args, env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseArgs(%q) = %v, want an error containing %q", tc.args, err, tc.want)

@@ -18,9 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Binaries built once by TestMain: gorun itself and two rank programs of
-// the launcher's tests.
-var bin struct{ gorun, sleeper, pmiexchange string }
+// Binaries built once by TestMain: gorun itself and three rank programs of
+// the launcher's tests, in dir, which TestMain removes at the end.
+var bin struct{ dir, gorun, sleeper, pmiexchange, placement string }
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
@@ -37,7 +37,8 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	build := exec.Command("go", "build", "-o", dir+"/", ".",
-		"../../launcher/testdata/sleeper", "../../launcher/testdata/pmiexchange")
+		"../../launcher/testdata/sleeper", "../../launcher/testdata/pmiexchange",
+		"../../launcher/testdata/placement")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		return 1
@@ -45,6 +46,8 @@ func testMain(m *testing.M) int {
 	bin.gorun = filepath.Join(dir, "gorun")
 	bin.sleeper = filepath.Join(dir, "sleeper")
 	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
+	bin.placement = filepath.Join(dir, "placement")
+	bin.dir = dir
 	return m.Run()
 }
 
