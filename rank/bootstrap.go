@@ -109,7 +109,7 @@ func (w *World) startShm(line int, jobID string) error {
 	switch {
 	case tun.CMA == "off":
 		cfg.DisableCMA = true
-	case tun.CMA == "on" || w.spin < 0:
+	case tun.CMA == "on" || w.node.oversubscribed:
 		// On an oversubscribed node the pipelined copy needs sender and receiver on CPUs at
 		// once; a single copy needs only the receiver.
 		cfg.CMAMin, cfg.CMAMax = tun.CMAMin, math.MaxInt
@@ -167,12 +167,16 @@ func (w *World) buildPeers(cards []card) {
 	if quotaCap > 0 {
 		w.node.usableCPUs = min(w.node.usableCPUs, quotaCap)
 	}
-	w.spin = w.cfg.Spin
+	w.node.oversubscribed = topology.Oversubscribed(len(w.node.localRanks), w.node.usableCPUs)
+	w.spin, w.yields = w.cfg.Spin, w.cfg.Yields
 	if w.spin == 0 {
 		w.spin = defaultSpin
-		if topology.Oversubscribed(len(w.node.localRanks), w.node.usableCPUs) {
+		if w.node.oversubscribed {
 			w.spin = -1
 		}
+	}
+	if w.yields == 0 && w.node.oversubscribed {
+		w.yields = defaultYields
 	}
 	w.peers = make([]peer, len(cards))
 	for r, c := range cards {

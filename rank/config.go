@@ -3,6 +3,7 @@ package rank
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -16,10 +17,14 @@ type Config struct {
 	// EagerLimit is the largest message sockets send eagerly; larger ones use a rendezvous.
 	// Env: GORUN_EAGER_LIMIT (bytes). Same as Tuning.SockEager.
 	EagerLimit int
-	// Spin is how long a waiting rank polls before it sleeps. Zero: the default, which is to
-	// spin briefly when the node has a CPU for every local rank and never when it is
-	// oversubscribed. Negative: never spin. Env: GORUN_SPIN (a Go duration).
+	// Spin is how long a waiting rank polls before it yields or sleeps. Zero: the default,
+	// which is to spin (10ms) when the node has a CPU for every local rank and never when it
+	// is oversubscribed. Negative: never spin. Env: GORUN_SPIN (a Go duration; 0 = never).
 	Spin time.Duration
+	// Yields is how many times a waiting rank polls and yields its CPU before it sleeps.
+	// Zero: the default, 32 on an oversubscribed node and none otherwise. Negative: never.
+	// Env: GORUN_YIELD.
+	Yields int
 	// ConnectTimeout bounds the start-up exchange with peers. Env: GORUN_CONNECT_TIMEOUT.
 	ConnectTimeout time.Duration
 	// Tuning chooses protocols by size; zero fields: environment, then built-in defaults.
@@ -29,7 +34,8 @@ type Config struct {
 }
 
 const (
-	defaultSpin           = 50 * time.Microsecond
+	defaultSpin           = 10 * time.Millisecond
+	defaultYields         = 32
 	defaultConnectTimeout = 60 * time.Second
 )
 
@@ -65,6 +71,18 @@ func (c Config) resolve() (Config, error) {
 				d = -1
 			}
 			c.Spin = d
+		}
+	}
+	if c.Yields == 0 {
+		if v := env("GORUN_YIELD"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return c, fmt.Errorf("GORUN_YIELD=%q: want a number", v)
+			}
+			if n == 0 {
+				n = -1
+			}
+			c.Yields = n
 		}
 	}
 	if c.ConnectTimeout == 0 {

@@ -2,6 +2,8 @@ package rank
 
 import (
 	"context"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -14,9 +16,12 @@ import (
 // w.handoff, so progress never stops while a caller waits.
 
 // wait blocks until done reports true or ctx ends. wake is signalled whenever done may have
-// become true (a request's wake channel, or a group channel for WaitAny).
-func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}) error {
+// become true, provided *parked is set: a request's wake channel and parked word, or WaitAny's
+// group channel (signalled whatever parked says).
+func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}, parked *atomic.Uint32) error {
 	if w.poller == nil {
+		parked.Store(1)
+		defer parked.Store(0)
 		for !done() {
 			select {
 			case <-wake:
@@ -30,19 +35,26 @@ func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}
 	defer w.waiters.Add(-1)
 	for !done() {
 		if w.driving.CompareAndSwap(false, true) {
-			err := w.drive(ctx, done)
+			err := w.drive(ctx, done) // the driver polls: nobody need signal it
 			w.releaseDriving()
 			if err != nil {
 				return err
 			}
 			continue
 		}
+		parked.Store(1)
+		if done() { // completed between the check above and the declaration
+			parked.Store(0)
+			return nil
+		}
 		select {
 		case <-wake:
 		case <-w.handoff:
 		case <-ctx.Done():
+			parked.Store(0)
 			return ctx.Err()
 		}
+		parked.Store(0)
 	}
 	return nil
 }
@@ -63,25 +75,43 @@ func (w *World) releaseDriving() {
 // sleepSlice bounds one sleep so that liveness checks and ctx deadlines are noticed.
 const sleepSlice = 50 * time.Millisecond
 
-// drive polls the poller until done reports true or ctx ends.
+// drive polls the poller until done reports true or ctx ends. While nothing arrives it waits
+// in three phases:
+//
+//  1. spin (w.spin, only when every local rank has a CPU of its own): poll without pause,
+//     so a message is seen within a cache-line transfer;
+//  2. yield (w.yields times, only when the node is oversubscribed): poll and give the CPU to
+//     another runnable rank with sched_yield, so the peer we wait for can run; most waits in
+//     a collective end here, without paying for a sleep and a wake-up;
+//  3. sleep on the doorbell until a peer rings it (or a slice passes).
 func (w *World) drive(ctx context.Context, done func() bool) error {
 	idleSince := time.Time{}
+	yields := 0
 	for polls := 0; ; polls++ {
 		if done() {
 			return nil
 		}
 		if w.poller.Poll() {
-			idleSince = time.Time{}
+			idleSince, yields = time.Time{}, 0
 			continue
 		}
-		if w.spin > 0 && polls&63 != 0 {
-			continue // spin: reading the clock on every empty poll would cost more than the poll
+		if w.spin > 0 {
+			if polls&63 != 0 {
+				continue // reading the clock on every empty poll would cost more than the poll
+			}
+			now := time.Now()
+			if idleSince.IsZero() {
+				idleSince = now
+			}
+			if now.Sub(idleSince) < w.spin {
+				continue
+			}
 		}
-		now := time.Now()
-		if idleSince.IsZero() {
-			idleSince = now
-		}
-		if w.spin > 0 && now.Sub(idleSince) < w.spin {
+		if yields < w.yields {
+			yields++
+			// A raw call: it returns at once, and an ordinary one would wake Go's sysmon
+			// (see transport/shm/doorbell.go).
+			syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -93,7 +123,7 @@ func (w *World) drive(ctx context.Context, done func() bool) error {
 		}
 		w.poller.Sleep(d)
 		w.poller.Check()
-		idleSince = time.Time{}
+		idleSince, yields = time.Time{}, 0
 	}
 }
 

@@ -49,9 +49,13 @@ type Request struct {
 	err    error
 	done   atomic.Uint32
 
-	// wake is signalled (without blocking: capacity 1) after done is set, for a goroutine
-	// parked waiting for this request. A stale signal only causes a spurious re-check.
-	wake chan struct{}
+	// wake is signalled (without blocking: capacity 1) after done is set if parked says a
+	// goroutine may be blocked on it. The waiter sets parked before its last check of done,
+	// the completer stores done before it reads parked (both sequentially consistent), so
+	// a parked waiter is always signalled. A stale signal left in wake only makes a later
+	// wait re-check done, so wake is never drained.
+	wake   chan struct{}
+	parked atomic.Uint32
 	// group, when set, is also signalled on completion: WaitAny's shared channel.
 	group atomic.Pointer[chan struct{}]
 }
@@ -66,15 +70,11 @@ func (r *Request) reset(op opKind, ctx uint32, peer, tag int, buf []byte) {
 	r.prev, r.next, r.posted = nil, nil, false
 	r.status, r.trunc, r.err = Status{}, false, nil
 	r.done.Store(0)
-	select {
-	case <-r.wake:
-	default:
-	}
 }
 
 // Complete implements transport.Completion. It publishes the result, then wakes whoever waits.
-// Nothing in r may be touched after done is set except the wake channel, which is never
-// replaced, and the group pointer: a waiter may recycle r the moment it sees done.
+// Nothing in r may be touched after done is set except the wake channel (never replaced) and
+// the parked and group words (atomic): a waiter may recycle r the moment it sees done.
 func (r *Request) Complete(err error) {
 	switch {
 	case err == nil && r.trunc:
@@ -90,9 +90,11 @@ func (r *Request) Complete(err error) {
 	r.err = err
 	w, wake := r.w, r.wake
 	r.done.Store(1)
-	select {
-	case wake <- struct{}{}:
-	default:
+	if r.parked.Load() != 0 {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 	// group is read after done is published, so a WaitAny that set it and then saw done unset
 	// is sure to be signalled. Only user requests (never recycled) have a group.
@@ -117,7 +119,7 @@ func (r *Request) Result() (Status, error) { return r.status, r.err }
 // receive, canceled.
 func (r *Request) Wait(ctx context.Context) (Status, error) {
 	if r.done.Load() == 0 {
-		if err := r.w.wait(ctx, r.Done, r.wake); err != nil {
+		if err := r.w.wait(ctx, r.Done, r.wake, &r.parked); err != nil {
 			return Status{}, err
 		}
 	}
@@ -161,7 +163,8 @@ func WaitAny(ctx context.Context, reqs []*Request) (int, error) {
 			}
 		}
 	}()
-	if err := w.wait(ctx, func() bool { return first() >= 0 }, group); err != nil {
+	var parked atomic.Uint32 // the group channel is signalled whatever it says
+	if err := w.wait(ctx, func() bool { return first() >= 0 }, group, &parked); err != nil {
 		return -1, err
 	}
 	return first(), nil

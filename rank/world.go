@@ -41,7 +41,8 @@ type World struct {
 	driving atomic.Bool
 	waiters atomic.Int32
 	handoff chan struct{}
-	spin    time.Duration
+	spin    time.Duration // see drive
+	yields  int
 
 	pmi  *pmi.Client // nil for a world of one
 	nets []*sock.Net
@@ -67,6 +68,8 @@ type nodeInfo struct {
 	localRanks []int // world ranks on this node, ascending; includes this rank
 	nodeCount  int
 	usableCPUs int // CPUs the node's ranks may keep busy
+	// oversubscribed: more local ranks than usable CPUs, so a waiting rank must not spin.
+	oversubscribed bool
 }
 
 // Rank is this rank's number in the world.

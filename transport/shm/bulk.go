@@ -3,6 +3,7 @@ package shm
 import (
 	"sync/atomic"
 
+	"github.com/gorun-hpc/gorun/internal/sharedcopy"
 	"github.com/gorun-hpc/gorun/internal/view"
 )
 
@@ -49,21 +50,24 @@ type bulkWriter struct {
 	headCache uint64
 }
 
-// write copies up to chunk bytes of p into the pipe and publishes them; it returns how many
-// it took (0 if the pipe is full).
+// write copies the next chunk of p (chunk bytes, or all of p if shorter) into the pipe and
+// publishes it; it returns how many bytes it took, 0 if there is not room for the whole
+// chunk. Moving whole chunks keeps the two sides from handing each other slivers when the
+// pipe runs full.
 func (w *bulkWriter) write(p []byte, chunk int) int {
-	free := w.cap - (w.pos - w.headCache)
-	if free < uint64(min(len(p), chunk)) {
-		w.headCache = w.head.Load()
-		free = w.cap - (w.pos - w.headCache)
-	}
-	n := int(min(free, uint64(len(p)), uint64(chunk)))
+	n := min(len(p), chunk)
 	if n == 0 {
 		return 0
 	}
+	if w.cap-(w.pos-w.headCache) < uint64(n) {
+		w.headCache = w.head.Load()
+		if w.cap-(w.pos-w.headCache) < uint64(n) {
+			return 0
+		}
+	}
 	idx := w.pos % w.cap
-	k := copy(w.data[idx:], p[:n])
-	copy(w.data, p[k:n]) // the part that wraps to the start
+	k := sharedcopy.Copy(w.data[idx:], p[:n])
+	sharedcopy.Copy(w.data, p[k:n]) // the part that wraps to the start
 	w.pos += uint64(n)
 	w.tail.Store(w.pos) // publishes the bytes
 	return n
@@ -85,8 +89,8 @@ func (r *bulkReader) read(dst []byte, n, chunk int) (int, bool) {
 	}
 	if dst != nil {
 		idx := r.pos % r.cap
-		k := copy(dst[:n], r.data[idx:])
-		copy(dst[k:n], r.data)
+		k := sharedcopy.Copy(dst[:n], r.data[idx:])
+		sharedcopy.Copy(dst[k:n], r.data)
 	}
 	r.pos += uint64(n)
 	r.head.Store(r.pos)

@@ -31,8 +31,8 @@ import (
 //
 //	line 0, the owner writes, others read:   +0 sleeping u32  +4 pid u32  +8 cmaState u32
 //	                                         +16 cmaProbeAddr u64
-//	line 1, others write, the owner reads:   +0 doorbell u32 (the futex word)
-//	line 2.., others set bits, owner clears: summary bitmap, one bit per local rank
+//	                                         (a waker also clears sleeping, with a CAS)
+//	line 1, others set bits, owner clears:   summary bitmap, one bit per local rank
 const (
 	segMagic   = "gorunSEG"
 	segVersion = 1
@@ -50,7 +50,7 @@ const (
 	ctlPidOff      = 4
 	ctlCMAStateOff = 8
 	ctlCMAAddrOff  = 16
-	// doorbell and summary are at line and 2*line within the block.
+	// the summary is at line within the block.
 )
 
 // layout is where everything lies in a segment.
@@ -79,7 +79,7 @@ func newLayout(nlocal, line, ringCap, bulkCap int) (layout, error) {
 	}
 	summaryLines := (nlocal + 8*line - 1) / (8 * line) // bits per line: 8*line
 	l.ctlOff = line
-	l.ctlSize = (2 + summaryLines) * line
+	l.ctlSize = (1 + summaryLines) * line
 	l.ringOff = l.ctlOff + nlocal*l.ctlSize
 	l.ringSize = ringBytes(l.ringCap, line)
 	l.bulkOff = l.ringOff + nlocal*nlocal*l.ringSize
@@ -93,8 +93,7 @@ func newLayout(nlocal, line, ringCap, bulkCap int) (layout, error) {
 func (l *layout) ctl(i int) int                  { return l.ctlOff + i*l.ctlSize }
 func (l *layout) ring(src, dst int) int          { return l.ringOff + (src*l.nlocal+dst)*l.ringSize }
 func (l *layout) bulk(src, dst int) int          { return l.bulkOff + (src*l.nlocal+dst)*l.bulkSize }
-func (l *layout) doorbell(i int) int             { return l.ctl(i) + l.line }
-func (l *layout) summaryWord(owner, bit int) int { return l.ctl(owner) + 2*l.line + bit/64*8 }
+func (l *layout) summaryWord(owner, bit int) int { return l.ctl(owner) + l.line + bit/64*8 }
 
 // writeHeader stamps the layout into a fresh segment.
 func (l *layout) writeHeader(mem []byte) {

@@ -41,10 +41,10 @@ type peer struct {
 	world int
 	pid   int
 
-	// The peer's control words, which this side writes (doorbell, summary bit) or reads
-	// (sleeping, cmaState).
+	// The peer's control words, which this side writes (summary bit) or reads (sleeping,
+	// cmaState), and its doorbell.
 	sleeping   *atomic.Uint32
-	doorbell   *atomic.Uint32
+	bell       int            // the peer's eventfd (see doorbell.go)
 	summary    *atomic.Uint64 // the word of the peer's summary holding this rank's bit
 	summaryBit uint64
 	cmaState   *atomic.Uint32
@@ -106,7 +106,7 @@ type largeRecv struct {
 	done transport.Completion
 }
 
-func newPeer(t *Transport, i int) *peer {
+func newPeer(t *Transport, i, bell int) *peer {
 	mem, lay := t.seg.mem, &t.lay
 	p := &peer{
 		t:          t,
@@ -114,7 +114,7 @@ func newPeer(t *Transport, i int) *peer {
 		world:      t.cfg.Local[i],
 		pid:        t.cfg.Pids[i],
 		sleeping:   view.Uint32At(mem, lay.ctl(i)+ctlSleepingOff),
-		doorbell:   view.Uint32At(mem, lay.doorbell(i)),
+		bell:       bell,
 		summary:    view.Uint64At(mem, lay.summaryWord(i, t.me)),
 		summaryBit: 1 << (t.me % 64),
 		cmaState:   view.Uint32At(mem, lay.ctl(i)+ctlCMAStateOff),
@@ -434,5 +434,9 @@ func (p *peer) close() {
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1
+	}
+	if p.bell >= 0 {
+		unix.Close(p.bell)
+		p.bell = -1
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/gorun-hpc/gorun/internal/sharedcopy"
 	"github.com/gorun-hpc/gorun/internal/view"
 	"github.com/gorun-hpc/gorun/transport"
 )
@@ -20,25 +21,30 @@ import (
 //	+0   stamp u64   position+1 of this record: written last, with a release store; it publishes
 //	                 the record. 0 means "nothing here yet".
 //	+8   len   u32   payload bytes
-//	+12  kind  u8    recEager, recRTS, ...
-//	+13  flags u8    0
-//	+14  —     u16
+//	+12  tag   i32
 //	+16  ctx   u32
-//	+20  tag   i32
-//	+24  seq   u64   counts Eager and RTS records of this ring, from 1
-//	+32  payload (len bytes), then padding to the next line
+//	+20  kind  u8    recEager, recRTS, ...
+//	+21  flags u8    0
+//	+22  seq   u16   counts Eager and RTS records of this ring, from 1 (mod 2^16)
+//	+24  payload (len bytes), then padding to the next line
+//
+// 24 bytes of header leave 40 bytes of a 64-byte line for the payload: a small message is one
+// line, so one cache line transfer.
 //
 // Positions are byte counts that only grow (64 bits: they never wrap, so a stamp is never
 // seen twice — no ABA); a position's place in the ring is position mod cap. The producer keeps
 // its position (tail) to itself; the consumer publishes its position (head) so the producer
 // knows what space is free.
 //
-// Invariant that makes stale bytes harmless: before publishing a record, the producer zeroes
-// the stamp word of the line just after it (which is free: the producer always leaves one line
-// spare). So the word at the consumer's position is either 0 or the true stamp, never a left-
-// over from an earlier lap or user bytes that happen to look like a stamp.
+// Invariant that makes stale bytes harmless: the first word of every free line is 0. The
+// consumer keeps it: before it publishes a head past a record, it zeroes the first word of
+// every line the record covered (lines it has just read, so they are in its cache). The
+// producer writes only into free lines. So the word at the consumer's position is either 0
+// or the true stamp, never a leftover of an earlier lap or user bytes that look like a stamp,
+// and the producer touches no line but the ones it writes: a small message costs one cache
+// line transfer each way.
 const (
-	recHeaderLen = 32
+	recHeaderLen = 24
 
 	ringHeadOff      = 0
 	ringWantSpaceOff = 8
@@ -61,7 +67,7 @@ type record struct {
 	kind    recKind
 	ctx     uint32
 	tag     int32
-	seq     uint64
+	seq     uint16
 	payload []byte
 	size    uint64 // bytes the record occupies in the ring
 }
@@ -103,15 +109,15 @@ type producer struct {
 	ringRegion
 	tail      uint64 // next write position
 	headCache uint64 // the consumer's head as last read
-	seq       uint64
+	seq       uint16
 }
 
 // maxPayload is the largest payload a record may carry in a ring of this capacity: the
-// record, a pad before it (shorter than the record) and the spare line must fit in an empty
-// ring, so a record may take up to half of the capacity less a line.
+// record and a pad before it (shorter than the record) must fit in an empty ring, so a record
+// may take up to half of the capacity.
 func (r *ringRegion) maxPayload() int {
 	l := uint64(r.line)
-	return int((r.cap-l)/2/l*l) - recHeaderLen
+	return int(r.cap/2/l*l) - recHeaderLen
 }
 
 // write appends one record with the payload in parts (concatenated) and publishes it. It
@@ -129,7 +135,6 @@ func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) b
 	if need > toEnd {
 		total += toEnd // a pad record fills the rest of the ring first
 	}
-	total += uint64(p.line) // the spare line after the record
 	if p.cap-(p.tail-p.headCache) < total {
 		p.headCache = p.head.Load()
 		if p.cap-(p.tail-p.headCache) < total {
@@ -141,7 +146,7 @@ func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) b
 		p.publish(toEnd)
 		idx = 0
 	}
-	seq := uint64(0)
+	seq := uint16(0)
 	if kind == recEager || kind == recRTS {
 		p.seq++
 		seq = p.seq
@@ -149,26 +154,24 @@ func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) b
 	p.putHeader(idx, kind, uint32(n), ctx, tag, seq)
 	off := idx + recHeaderLen
 	for _, b := range parts {
-		off += uint64(copy(p.data[off:], b))
+		off += uint64(sharedcopy.Copy(p.data[off:], b))
 	}
 	p.publish(need)
 	return true
 }
 
-func (p *producer) putHeader(idx uint64, kind recKind, n uint32, ctx uint32, tag int32, seq uint64) {
+func (p *producer) putHeader(idx uint64, kind recKind, n uint32, ctx uint32, tag int32, seq uint16) {
 	h := p.data[idx : idx+recHeaderLen]
 	binary.LittleEndian.PutUint32(h[8:], n)
-	h[12], h[13], h[14], h[15] = byte(kind), 0, 0, 0
+	binary.LittleEndian.PutUint32(h[12:], uint32(tag))
 	binary.LittleEndian.PutUint32(h[16:], ctx)
-	binary.LittleEndian.PutUint32(h[20:], uint32(tag))
-	binary.LittleEndian.PutUint64(h[24:], seq)
+	h[20], h[21] = byte(kind), 0
+	binary.LittleEndian.PutUint16(h[22:], seq)
 }
 
-// publish makes the record of size bytes at tail visible: first it zeroes the stamp of the
-// line after it, then stores the record's own stamp (the release that publishes header and
-// payload), then advances tail.
+// publish makes the record of size bytes at tail visible by storing its stamp (the release
+// that publishes header and payload), then advances tail.
 func (p *producer) publish(size uint64) {
-	p.stampAt(p.tail + size).Store(0)
 	p.stampAt(p.tail).Store(p.tail + 1)
 	p.tail += size
 }
@@ -186,7 +189,7 @@ type consumer struct {
 	peer      int    // world rank of the producer, for errors
 	pos       uint64 // position of the next record
 	published uint64 // head as last stored
-	seq       uint64
+	seq       uint16
 	maxEager  int // largest eager payload accepted
 }
 
@@ -206,13 +209,13 @@ func (c *consumer) next() (record, bool, error) {
 		h := c.data[idx : idx+recHeaderLen]
 		n := uint64(binary.LittleEndian.Uint32(h[8:]))
 		rec := record{
-			kind: recKind(h[12]),
+			tag:  int32(binary.LittleEndian.Uint32(h[12:])),
 			ctx:  binary.LittleEndian.Uint32(h[16:]),
-			tag:  int32(binary.LittleEndian.Uint32(h[20:])),
-			seq:  binary.LittleEndian.Uint64(h[24:]),
+			kind: recKind(h[20]),
+			seq:  binary.LittleEndian.Uint16(h[22:]),
 		}
-		if rec.kind == 0 || rec.kind >= recKindEnd || h[13] != 0 {
-			return record{}, false, c.corrupt("record kind %d flags %d", h[12], h[13])
+		if rec.kind == 0 || rec.kind >= recKindEnd || h[21] != 0 {
+			return record{}, false, c.corrupt("record kind %d flags %d", h[20], h[21])
 		}
 		if n > c.cap-idx-recHeaderLen {
 			return record{}, false, c.corrupt("record of %d bytes at offset %d of a %d-byte ring", n, idx, c.cap)
@@ -221,6 +224,8 @@ func (c *consumer) next() (record, bool, error) {
 			if n != c.cap-idx-recHeaderLen {
 				return record{}, false, c.corrupt("pad of %d bytes at offset %d", n, idx)
 			}
+			// Only the pad's first line was written in this lap; the rest are still zero.
+			c.stampAt(c.pos).Store(0)
 			c.pos += c.cap - idx
 			continue
 		}
@@ -257,11 +262,16 @@ func (c *consumer) check(rec *record, n uint64) error {
 	return nil
 }
 
-// release consumes rec. It publishes the head when a quarter of the ring has been consumed
-// since the last publication; flush publishes the rest.
+// release consumes rec: it zeroes the first word of each line the record covered (keeping
+// the invariant that free lines start with 0) and moves past it. It publishes the head when
+// a quarter of the ring has been consumed since the last publication; flush publishes the
+// rest.
 func (c *consumer) release(rec record) {
 	if rec.kind == recEager || rec.kind == recRTS {
 		c.seq++
+	}
+	for off := uint64(0); off < rec.size; off += uint64(c.line) {
+		c.stampAt(c.pos + off).Store(0)
 	}
 	c.pos += rec.size
 	if c.pos-c.published >= c.cap/4 {

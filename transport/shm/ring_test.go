@@ -68,7 +68,7 @@ func TestRingStreamUnderRace(t *testing.T) {
 			}
 			continue
 		}
-		if rec.kind != recEager || rec.ctx != 7 || rec.tag != int32(i) || rec.seq != uint64(i+1) {
+		if rec.kind != recEager || rec.ctx != 7 || rec.tag != int32(i) || rec.seq != uint16(i+1) {
 			t.Fatalf("record %d: %+v", i, rec)
 		}
 		if !bytes.Equal(rec.payload, payloadFor(i, sizes[i])) {
@@ -132,12 +132,12 @@ func TestRingRejectsCorruption(t *testing.T) {
 	}{
 		{"wrong stamp", func(d []byte) { binary.LittleEndian.PutUint64(d, 99) }},
 		{"huge length", func(d []byte) { binary.LittleEndian.PutUint32(d[8:], 1<<30) }},
-		{"unknown kind", func(d []byte) { d[12] = 200 }},
-		{"flags", func(d []byte) { d[13] = 1 }},
-		{"bad sequence", func(d []byte) { binary.LittleEndian.PutUint64(d[24:], 5) }},
-		{"negative tag", func(d []byte) { binary.LittleEndian.PutUint32(d[20:], 0xffffffff) }},
-		{"short pad", func(d []byte) { d[12] = byte(recPad) }},
-		{"cts with payload", func(d []byte) { d[12] = byte(recCTS) }},
+		{"unknown kind", func(d []byte) { d[20] = 200 }},
+		{"flags", func(d []byte) { d[21] = 1 }},
+		{"bad sequence", func(d []byte) { binary.LittleEndian.PutUint16(d[22:], 5) }},
+		{"negative tag", func(d []byte) { binary.LittleEndian.PutUint32(d[12:], 0xffffffff) }},
+		{"short pad", func(d []byte) { d[20] = byte(recPad) }},
+		{"cts with payload", func(d []byte) { d[20] = byte(recCTS) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,18 +186,17 @@ func TestLayoutOffsets(t *testing.T) {
 	}
 	want := map[string]int{
 		"ctl(0)":        64,
-		"ctlSize":       3 * 64,
-		"ctl(2)":        64 + 2*192,
-		"doorbell(1)":   64 + 192 + 64,
-		"summary(2,1)":  64 + 2*192 + 128,
-		"ringOff":       64 + 3*192,
+		"ctlSize":       2 * 64,
+		"ctl(2)":        64 + 2*128,
+		"summary(2,1)":  64 + 2*128 + 64,
+		"ringOff":       64 + 3*128,
 		"ringSize":      64 + 4096,
-		"ring(0,1)":     64 + 3*192 + 1*(64+4096),
-		"ring(2,1)":     64 + 3*192 + 7*(64+4096),
-		"bulkOff":       64 + 3*192 + 9*(64+4096),
+		"ring(0,1)":     64 + 3*128 + 1*(64+4096),
+		"ring(2,1)":     64 + 3*128 + 7*(64+4096),
+		"bulkOff":       64 + 3*128 + 9*(64+4096),
 		"bulkSize":      128 + 8192,
-		"bulk(1,2)":     64 + 3*192 + 9*(64+4096) + 5*(128+8192),
-		"size":          (64 + 3*192 + 9*(64+4096) + 9*(128+8192) + 4095) &^ 4095,
+		"bulk(1,2)":     64 + 3*128 + 9*(64+4096) + 5*(128+8192),
+		"size":          (64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 4095) &^ 4095,
 		"ring head":     ringHeadOff,
 		"ring want":     ringWantSpaceOff,
 		"bulk tail":     bulkTailOff,
@@ -205,11 +204,11 @@ func TestLayoutOffsets(t *testing.T) {
 		"rts body":      rtsBodyLen,
 	}
 	got := map[string]int{
-		"ctl(0)": l.ctl(0), "ctlSize": l.ctlSize, "ctl(2)": l.ctl(2), "doorbell(1)": l.doorbell(1),
+		"ctl(0)": l.ctl(0), "ctlSize": l.ctlSize, "ctl(2)": l.ctl(2),
 		"summary(2,1)": l.summaryWord(2, 1), "ringOff": l.ringOff, "ringSize": l.ringSize,
 		"ring(0,1)": l.ring(0, 1), "ring(2,1)": l.ring(2, 1), "bulkOff": l.bulkOff, "bulkSize": l.bulkSize,
 		"bulk(1,2)": l.bulk(1, 2), "size": l.size,
-		"ring head": 0, "ring want": 8, "bulk tail": 0, "record header": 32, "rts body": 32,
+		"ring head": 0, "ring want": 8, "bulk tail": 0, "record header": 24, "rts body": 32,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -3,6 +3,7 @@ package shm
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -147,44 +148,106 @@ func memAvailable() (uint64, error) {
 	return total, nil
 }
 
-// serveSegment hands the segment (fd, or the fallback path) to every other local rank. pids
-// are the pids the other local ranks announced; each must connect once.
-func serveSegment(name string, fd int, path string, pids []int, deadline time.Time) error {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+// The exchange on the share socket, a SOCK_SEQPACKET socket so that every message arrives
+// whole and alone with its descriptors. Each other local rank connects and sends its doorbell
+// ('D', its local index as u32, and the descriptor); the leader checks the index against the
+// pid the socket reports. Once the leader has every doorbell it answers each rank
+// with the segment, 'F' with the memfd or 'N' + the fallback path, then the doorbells of all
+// local ranks in local-rank order, in messages of up to fdsPerMessage descriptors ('B').
+const fdsPerMessage = 200 // SCM_RIGHTS carries at most 253 descriptors per message
+
+// serveSegment hands the segment (fd, or the fallback path) to every other local rank and
+// returns every rank's doorbell. pids are the pids of the local ranks (pids[0] is this one);
+// each other rank must connect once.
+func serveSegment(name string, fd int, path string, pids []int, mine int, deadline time.Time) ([]int, error) {
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: name, Net: "unixpacket"})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", name, err)
+		return nil, fmt.Errorf("listen on %s: %w", name, err)
 	}
 	defer ln.Close()
 	ln.SetDeadline(deadline)
-	waiting := slices.Clone(pids)
-	for len(waiting) > 0 {
+	bells := make([]int, len(pids))
+	for i := range bells {
+		bells[i] = -1
+	}
+	bells[0] = mine
+	conns := make([]*net.UnixConn, len(pids))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for waiting := len(pids) - 1; waiting > 0; {
 		c, err := ln.AcceptUnix()
 		if err != nil {
-			return fmt.Errorf("local ranks %v did not fetch the segment: %w", waiting, err)
+			return nil, fmt.Errorf("%d local ranks did not fetch the segment: %w", waiting, err)
 		}
 		pid, err := peerPid(c)
-		i := slices.Index(waiting, pid)
-		if err != nil || i < 0 {
-			c.Close() // not one of ours, or a second connection: ignore it
+		if err != nil || !slices.Contains(pids[1:], pid) {
+			c.Close() // not one of ours: ignore it
 			continue
 		}
-		waiting = slices.Delete(waiting, i, i+1)
-		err = sendSegment(c, fd, path)
-		c.Close()
+		c.SetDeadline(deadline)
+		fds, body, err := recvMsg(c, 'D', 1)
 		if err != nil {
-			return fmt.Errorf("hand the segment to pid %d: %w", pid, err)
+			c.Close()
+			return nil, fmt.Errorf("doorbell of pid %d: %w", pid, err)
+		}
+		i := -1
+		if len(body) == 4 {
+			i = int(binary.LittleEndian.Uint32(body))
+		}
+		if i <= 0 || i >= len(pids) || pids[i] != pid || conns[i] != nil {
+			unix.Close(fds[0])
+			c.Close() // a rank claiming another's place, or a second connection
+			continue
+		}
+		bells[i], conns[i] = fds[0], c
+		waiting--
+	}
+	for i, c := range conns[1:] {
+		if err := sendSegment(c, fd, path, bells); err != nil {
+			return nil, fmt.Errorf("hand the segment to pid %d: %w", pids[i+1], err)
 		}
 	}
-	return nil
+	return bells, nil
 }
 
-func sendSegment(c *net.UnixConn, fd int, path string) error {
+func sendSegment(c *net.UnixConn, fd int, path string, bells []int) error {
+	var err error
 	if path != "" {
-		_, err := c.Write(append([]byte{'N'}, path...))
-		return err
+		_, err = c.Write(append([]byte{'N'}, path...))
+	} else {
+		_, _, err = c.WriteMsgUnix([]byte{'F'}, unix.UnixRights(fd), nil)
 	}
-	_, _, err := c.WriteMsgUnix([]byte{'F'}, unix.UnixRights(fd), nil)
+	for start := 0; err == nil && start < len(bells); start += fdsPerMessage {
+		batch := bells[start:min(start+fdsPerMessage, len(bells))]
+		_, _, err = c.WriteMsgUnix([]byte{'B'}, unix.UnixRights(batch...), nil)
+	}
 	return err
+}
+
+// recvMsg reads one message of the given kind with exactly want descriptors, and returns them
+// with the message's bytes after the kind byte.
+func recvMsg(c *net.UnixConn, kind byte, want int) ([]int, []byte, error) {
+	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4*fdsPerMessage))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, nil, err
+	}
+	fds, err := parseRights(oob[:oobn])
+	if err == nil && (n < 1 || buf[0] != kind || len(fds) != want) {
+		err = fmt.Errorf("segment exchange: message %q with %d descriptors, want %q with %d", buf[:min(n, 1)], len(fds), kind, want)
+	}
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, nil, err
+	}
+	return fds, buf[1:n], nil
 }
 
 // peerPid returns the pid of the process at the other end of c, after checking it runs as
@@ -208,39 +271,64 @@ func peerPid(c *net.UnixConn) (int, error) {
 	return int(cred.Pid), nil
 }
 
-// fetchSegment connects to the leader (pid leaderPid) and maps the segment it hands over.
-func fetchSegment(name string, leaderPid int, deadline time.Time) (*segment, error) {
+// fetchSegment connects to the leader (pid leaderPid), gives it this rank's doorbell (this
+// rank is local rank me of n), and maps the segment it hands over; it returns the doorbells of
+// the n local ranks.
+func fetchSegment(name string, leaderPid, me, mine, n int, deadline time.Time) (*segment, []int, error) {
 	var c *net.UnixConn
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		var err error
-		c, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
+		c, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: name, Net: "unixpacket"})
 		if err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("reach the node's first rank (pid %d) at %s: %w", leaderPid, name, err)
+			return nil, nil, fmt.Errorf("reach the node's first rank (pid %d) at %s: %w", leaderPid, name, err)
 		}
 		time.Sleep(delay)
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
 	if pid, err := peerPid(c); err != nil || pid != leaderPid {
-		return nil, fmt.Errorf("segment socket %s is served by pid %d (%v), not the node's first rank %d", name, pid, err, leaderPid)
+		return nil, nil, fmt.Errorf("segment socket %s is served by pid %d (%v), not the node's first rank %d", name, pid, err, leaderPid)
 	}
+	hello := binary.LittleEndian.AppendUint32([]byte{'D'}, uint32(me))
+	if _, _, err := c.WriteMsgUnix(hello, unix.UnixRights(mine), nil); err != nil {
+		return nil, nil, fmt.Errorf("send the doorbell: %w", err)
+	}
+	seg, err := receiveSegment(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bells []int
+	for len(bells) < n {
+		fds, _, err := recvMsg(c, 'B', min(fdsPerMessage, n-len(bells)))
+		if err != nil {
+			seg.unmap()
+			closeAll(bells)
+			return nil, nil, fmt.Errorf("receive the doorbells: %w", err)
+		}
+		bells = append(bells, fds...)
+	}
+	return seg, bells, nil
+}
+
+// receiveSegment reads the leader's 'F' or 'N' message and maps the segment.
+func receiveSegment(c *net.UnixConn) (*segment, error) {
 	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, fmt.Errorf("receive the segment: %w", err)
 	}
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(fds)
 	switch {
-	case n == 1 && buf[0] == 'F':
-		fd, err := parseRights(oob[:oobn])
-		if err != nil {
-			return nil, err
-		}
-		defer unix.Close(fd)
-		return mapShared(fd)
-	case n > 1 && buf[0] == 'N':
+	case n == 1 && buf[0] == 'F' && len(fds) == 1:
+		return mapShared(fds[0])
+	case n > 1 && buf[0] == 'N' && len(fds) == 0:
 		path := string(buf[1:n])
 		if !strings.HasPrefix(path, "/dev/shm/gorun-") || strings.Contains(path, "..") {
 			return nil, fmt.Errorf("segment path %q", path)
@@ -252,22 +340,37 @@ func fetchSegment(name string, leaderPid int, deadline time.Time) (*segment, err
 		defer unix.Close(fd)
 		return mapShared(fd)
 	}
-	return nil, fmt.Errorf("unexpected %d-byte segment message", n)
+	return nil, fmt.Errorf("unexpected %d-byte segment message with %d descriptors", n, len(fds))
 }
 
-func parseRights(oob []byte) (int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil || len(msgs) != 1 {
-		return -1, fmt.Errorf("segment message without a descriptor (%v)", err)
+// parseRights returns the descriptors an SCM_RIGHTS control message carries (none if oob is
+// empty).
+func parseRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
 	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		for _, fd := range fds {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("segment exchange: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			closeAll(fds)
+			return nil, fmt.Errorf("segment exchange: %w", err)
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return -1, fmt.Errorf("segment message with %d descriptors (%v)", len(fds), err)
 	}
-	return fds[0], nil
 }
 
 // mapShared maps a segment someone else created, after checking it is this user's.

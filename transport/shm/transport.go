@@ -45,7 +45,7 @@ type Config struct {
 // Defaults, measured on a 2-core AMD EPYC (Zen 5) KVM guest (see docs/benchmarks.md).
 const (
 	DefaultRingBytes    = 256 << 10
-	DefaultBulkBytes    = 1 << 20
+	DefaultBulkBytes    = 512 << 10
 	DefaultChunk        = 64 << 10
 	DefaultEagerLimit   = 16 << 10
 	DefaultSummaryAbove = 8
@@ -97,13 +97,17 @@ type Transport struct {
 
 	// This rank's control block.
 	sleeping   *atomic.Uint32
-	doorbell   *atomic.Uint32
+	bell       *doorbell
 	summary    []*atomic.Uint64 // bits set by peers whose ring to us has records
 	useSummary bool
 
 	maxEager int
-	cmaProbe []byte         // what peers read when they probe; pinned for the transport's life
-	pinner   runtime.Pinner // pins cmaProbe
+	cmaProbe []byte // what peers read when they probe; pinned for the transport's life
+
+	// Driver-only state of Check.
+	lastCheck time.Time
+	pollFds   []unix.PollFd
+	pinner    runtime.Pinner // pins cmaProbe
 }
 
 // New creates (at the node's first rank) or joins the node segment and returns the
@@ -119,33 +123,21 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	deadline := time.Now().Add(cfg.Timeout)
-	leaderPid := cfg.Pids[0]
-	name := shareSocket(cfg.JobID, leaderPid)
-	var seg *segment
-	if me == 0 {
-		var fd int
-		seg, fd, err = createSegment(lay.size, cfg.Fallback, fallbackPath(cfg.JobID, leaderPid))
-		if err != nil {
-			return nil, fmt.Errorf("shm: %w", err)
-		}
-		lay.writeHeader(seg.mem)
-		err = serveSegment(name, fd, seg.path, cfg.Pids[1:], deadline)
-		unix.Close(fd)
-		if err != nil {
-			seg.unmap()
-			return nil, fmt.Errorf("shm: %w", err)
-		}
-	} else {
-		if seg, err = fetchSegment(name, leaderPid, deadline); err != nil {
-			return nil, fmt.Errorf("shm: %w", err)
-		}
-		if lay, err = readLayout(seg.mem, n); err != nil {
-			seg.unmap()
-			return nil, err
-		}
+	bell, err := newDoorbell()
+	if err != nil {
+		return nil, fmt.Errorf("shm: doorbell: %w", err)
 	}
-	t := &Transport{cfg: cfg, seg: seg, lay: lay, me: me, sink: cfg.Sink}
-	t.init()
+	seg, bells, err := shareSegment(cfg, &lay, bell.fd, deadline)
+	if err != nil {
+		bell.close()
+		return nil, fmt.Errorf("shm: %w", err)
+	}
+	if bells[me] != bell.fd {
+		unix.Close(bells[me]) // our own doorbell, passed back to us
+	}
+	bells[me] = -1
+	t := &Transport{cfg: cfg, seg: seg, lay: lay, me: me, sink: cfg.Sink, bell: bell}
+	t.init(bells)
 	if err := t.meet(deadline); err != nil {
 		t.Close()
 		return nil, err
@@ -153,13 +145,45 @@ func New(cfg Config) (*Transport, error) {
 	return t, nil
 }
 
+// shareSegment creates the segment (at the node's first rank) or fetches it, exchanging
+// doorbells with the other local ranks; it returns the segment and every local rank's doorbell
+// descriptor, in local-rank order.
+func shareSegment(cfg Config, lay *layout, bell int, deadline time.Time) (*segment, []int, error) {
+	me := slices.Index(cfg.Local, cfg.Self)
+	leaderPid := cfg.Pids[0]
+	name := shareSocket(cfg.JobID, leaderPid)
+	if me != 0 {
+		seg, bells, err := fetchSegment(name, leaderPid, me, bell, len(cfg.Local), deadline)
+		if err != nil {
+			return nil, nil, err
+		}
+		if *lay, err = readLayout(seg.mem, len(cfg.Local)); err != nil {
+			seg.unmap()
+			closeAll(bells)
+			return nil, nil, err
+		}
+		return seg, bells, nil
+	}
+	seg, fd, err := createSegment(lay.size, cfg.Fallback, fallbackPath(cfg.JobID, leaderPid))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unix.Close(fd)
+	lay.writeHeader(seg.mem)
+	bells, err := serveSegment(name, fd, seg.path, cfg.Pids, bell, deadline)
+	if err != nil {
+		seg.unmap()
+		return nil, nil, err
+	}
+	return seg, bells, nil
+}
+
 // init builds the view of the segment: control words and one peer per other local rank.
-func (t *Transport) init() {
+func (t *Transport) init(bells []int) {
 	mem, lay := t.seg.mem, &t.lay
 	t.sleeping = view.Uint32At(mem, lay.ctl(t.me)+ctlSleepingOff)
-	t.doorbell = view.Uint32At(mem, lay.doorbell(t.me))
 	for w := 0; w < (lay.nlocal+63)/64; w++ {
-		t.summary = append(t.summary, view.Uint64At(mem, lay.ctl(t.me)+2*lay.line+8*w))
+		t.summary = append(t.summary, view.Uint64At(mem, lay.summaryWord(t.me, 64*w)))
 	}
 	t.useSummary = lay.nlocal-1 > t.cfg.SummaryAbove
 	t.peers = make([]*peer, lay.nlocal)
@@ -167,7 +191,7 @@ func (t *Transport) init() {
 		if i == t.me {
 			continue
 		}
-		p := newPeer(t, i)
+		p := newPeer(t, i, bells[i])
 		t.peers[i] = p
 		t.list = append(t.list, p)
 	}
@@ -256,5 +280,6 @@ func (t *Transport) Close() error {
 		p.close()
 	}
 	t.pinner.Unpin()
+	t.bell.close()
 	return t.seg.unmap()
 }

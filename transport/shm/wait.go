@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/bits"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -80,28 +81,26 @@ func (t *Transport) drain(p *peer) bool {
 }
 
 // notify tells peer p that something it waits for has been published: a record in its ring
-// from us (ring) or bulk data or room. It sets our bit in p's summary (if not already set)
+// from us (record) or bulk data or room. It sets our bit in p's summary (if not already set)
 // and rings p's doorbell if p declared itself asleep; only the notifier that flips the
 // declaration rings, so a burst costs one wake-up.
-func (t *Transport) notify(p *peer, ring bool) {
-	if ring && p.summary.Load()&p.summaryBit == 0 {
+func (t *Transport) notify(p *peer, record bool) {
+	if record && p.summary.Load()&p.summaryBit == 0 {
 		p.summary.Or(p.summaryBit)
 	}
 	if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
-		p.doorbell.Add(1)
-		futexWake(p.doorbell, 1)
+		ring(p.bell)
 	}
 }
 
-// Sleep implements transport.Poller. See futex.go for why no wake-up is lost.
+// Sleep implements transport.Poller. See doorbell.go for why no wake-up is lost.
 func (t *Transport) Sleep(d time.Duration) {
-	seq := t.doorbell.Load()
 	t.sleeping.Store(1)
 	if t.hasWork() {
 		t.sleeping.Store(0)
 		return
 	}
-	futexWait(t.doorbell, seq, d)
+	t.bell.wait(d)
 	t.sleeping.Store(0)
 }
 
@@ -135,16 +134,24 @@ func (t *Transport) hasWork() bool {
 // Wake implements transport.Poller.
 func (t *Transport) Wake() {
 	if t.sleeping.Load() != 0 && t.sleeping.CompareAndSwap(1, 0) {
-		t.doorbell.Add(1)
-		futexWake(t.doorbell, 1)
+		ring(t.bell.fd)
 	}
 }
 
+// checkEvery spaces liveness checks: a dead peer is noticed within this (plus a sleep slice),
+// and a rank that sleeps and wakes often does not pay a system call each time.
+const checkEvery = 20 * time.Millisecond
+
 // Check implements transport.Poller: a local rank whose process has exited is lost. It asks
 // the kernel through pidfds (one poll for all peers), or kill(pid, 0) where pidfds are
-// unavailable.
+// unavailable, at most once per checkEvery.
 func (t *Transport) Check() {
-	fds := make([]unix.PollFd, 0, len(t.list))
+	now := time.Now()
+	if now.Sub(t.lastCheck) < checkEvery {
+		return
+	}
+	t.lastCheck = now
+	fds := t.pollFds[:0]
 	for _, p := range t.list {
 		if p.lostErr() != nil {
 			continue
@@ -157,10 +164,13 @@ func (t *Transport) Check() {
 		}
 		fds = append(fds, unix.PollFd{Fd: int32(p.pidfd), Events: unix.POLLIN})
 	}
+	t.pollFds = fds
 	if len(fds) == 0 {
 		return
 	}
-	if n, err := unix.Poll(fds, 0); err != nil || n == 0 {
+	// A raw call: with a zero timeout it never blocks (see doorbell.go for why raw).
+	n, _, errno := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), 0)
+	if errno != 0 || n == 0 {
 		return
 	}
 	for _, fd := range fds {
