@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"regexp"
 
@@ -85,6 +84,10 @@ func (w *World) bootstrap() error {
 		}
 	}
 	w.buildPeers(cards)
+	if w.rank == 0 && getenv("GORUN_EXPLAIN") == "1" {
+		// An explicit request for diagnostics: the one place the runtime prints.
+		Explain(os.Stderr, w.cfg.Tuning, explainSizes)
+	}
 	if err := w.startShm(machine.LineSize, client.KVSName()); err != nil {
 		return err
 	}
@@ -98,21 +101,11 @@ func (w *World) startShm(line int, jobID string) error {
 		return nil
 	}
 	tun := w.cfg.Tuning
-	cfg := shm.Config{
-		Sink: w.m, Self: w.rank, Local: local, JobID: jobID, Line: line,
-		RingBytes: tun.ShmRing, BulkBytes: tun.ShmBulk, Chunk: tun.ShmChunk, EagerLimit: tun.ShmEager,
-		SummaryAbove: tun.Summary, Fallback: tun.ShmFallback, Timeout: w.cfg.ConnectTimeout,
-	}
+	cfg := shmConfig(tun, w.node.oversubscribed)
+	cfg.Sink, cfg.Self, cfg.Local, cfg.JobID, cfg.Line = w.m, w.rank, local, jobID, line
+	cfg.SummaryAbove, cfg.Fallback, cfg.Timeout = tun.Summary, tun.ShmFallback, w.cfg.ConnectTimeout
 	for _, r := range local {
 		cfg.Pids = append(cfg.Pids, w.peers[r].card.pid)
-	}
-	switch {
-	case tun.CMA == "off":
-		cfg.DisableCMA = true
-	case tun.CMA == "on" || w.node.oversubscribed:
-		// On an oversubscribed node the pipelined copy needs sender and receiver on CPUs at
-		// once; a single copy needs only the receiver.
-		cfg.CMAMin, cfg.CMAMax = tun.CMAMin, math.MaxInt
 	}
 	t, err := shm.New(cfg)
 	if err != nil {
@@ -184,6 +177,9 @@ func (w *World) buildPeers(cards []card) {
 	}
 	w.peers[w.rank].ep = selfEndpoint{m: w.m, eagerLimit: selfEagerLimit}
 }
+
+// explainSizes are the message sizes GORUN_EXPLAIN=1 reports on.
+var explainSizes = []int{0, 8, 64, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20}
 
 // selfEagerLimit: messages to oneself up to this size are copied into the unexpected queue
 // when no receive is posted; larger ones wait for the receive and are copied once.

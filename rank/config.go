@@ -58,7 +58,8 @@ func (c Config) resolve() (Config, error) {
 	if c.EagerLimit != 0 {
 		c.Tuning.SockEager = c.EagerLimit
 	}
-	if err := c.Tuning.fromEnv(env); err != nil {
+	var err error
+	if c.Tuning, err = ResolveTuning(c.Tuning, env); err != nil {
 		return c, err
 	}
 	if c.Spin == 0 {

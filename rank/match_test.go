@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +223,34 @@ func FuzzParseCard(f *testing.F) {
 			t.Fatalf("re-encoded card %q does not decode the same: %v", c.String(), err)
 		}
 	})
+}
+
+func TestTuningPrecedenceAndFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/tuning.json"
+	if err := WriteTuningFile(path, TuningFile{Machine: "test", Tuning: Tuning{ShmEager: 4096, SockEager: 1000, CMA: "on"}}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GORUN_TUNING": path, "GORUN_EAGER_LIMIT": "2000"}
+	got, err := ResolveTuning(Tuning{ShmChunk: 8192}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// program > environment > file
+	if got.ShmChunk != 8192 || got.SockEager != 2000 || got.ShmEager != 4096 || got.CMA != "on" {
+		t.Fatalf("resolved %+v", got)
+	}
+	var out strings.Builder
+	if err := Explain(&out, got, []int{8, 4096, 4097, 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{path, "eager", "single-copy", "rendezvous"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out.String())
+		}
+	}
+	env["GORUN_TUNING"] = dir + "/missing.json"
+	if _, err := ResolveTuning(Tuning{}, func(k string) string { return env[k] }); err == nil {
+		t.Fatal("a named tuning file that does not exist was ignored")
+	}
 }

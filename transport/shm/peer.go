@@ -24,10 +24,43 @@ import (
 //	protoInline  a small synchronous send: the payload rides in the RTS, the receiver answers
 //	             FIN once matched
 const (
-	protoPipe uint8 = iota + 1
+	protoEager uint8 = iota // not a rendezvous: one record
+	protoPipe
 	protoCMA
 	protoInline
 )
+
+var protoNames = [...]string{"eager", "pipelined", "single-copy", "inline-sync"}
+
+// protocol chooses how a message of size bytes travels. cmaOK: the receiver can read this
+// rank's memory (its probe succeeded).
+func (c *Config) protocol(size int, sync, cmaOK bool) uint8 {
+	switch {
+	case !sync && size <= c.eagerMax():
+		return protoEager
+	case sync && size <= c.eagerMax()-rtsBodyLen:
+		return protoInline
+	case size > 0 && size >= c.CMAMin && size <= c.CMAMax && cmaOK:
+		return protoCMA
+	}
+	return protoPipe
+}
+
+// Protocol names the protocol a message of size bytes takes under cfg (zero fields: the
+// defaults), for gorun --explain: "eager", "inline-sync", "single-copy" or "pipelined".
+func (c Config) Protocol(size int, sync, cmaOK bool) string {
+	c.fillSizes()
+	if c.DisableCMA {
+		cmaOK = false
+	}
+	return protoNames[c.protocol(size, sync, cmaOK)]
+}
+
+// EagerMax is the largest message sent eagerly under cfg (zero fields: the defaults).
+func (c Config) EagerMax() int {
+	c.fillSizes()
+	return c.eagerMax()
+}
 
 // rtsBody is the payload of an RTS record (then, for protoInline, the message itself):
 //
@@ -138,17 +171,13 @@ func newPeer(t *Transport, i, bell int) *peer {
 // Send implements transport.Endpoint.
 func (p *peer) Send(env transport.Envelope, payload []byte, sync bool, c transport.Completion) {
 	t := p.t
-	if !sync && len(payload) <= t.maxEager {
+	proto := t.cfg.protocol(len(payload), sync, p.cmaState.Load() == cmaWorks)
+	if proto == protoEager {
 		p.put(outRecord{kind: recEager, ctx: env.Ctx, tag: int32(env.Tag), payload: payload, done: c})
 		return
 	}
 	s := &largeSend{payload: payload, done: c}
-	proto := protoPipe
-	switch {
-	case sync && len(payload) <= t.maxEager-rtsBodyLen:
-		proto = protoInline
-	case len(payload) >= t.cfg.CMAMin && len(payload) <= t.cfg.CMAMax && p.cmaState.Load() == cmaWorks && len(payload) > 0:
-		proto = protoCMA
+	if proto == protoCMA {
 		s.pinner.Pin(&payload[0])
 		s.pinned = true
 	}

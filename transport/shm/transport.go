@@ -51,7 +51,8 @@ const (
 	DefaultSummaryAbove = 8
 )
 
-func (c *Config) fill() error {
+// fillSizes sets the defaults of the size fields.
+func (c *Config) fillSizes() {
 	if c.Line == 0 {
 		c.Line = 64
 	}
@@ -70,6 +71,18 @@ func (c *Config) fill() error {
 	if c.SummaryAbove == 0 {
 		c.SummaryAbove = DefaultSummaryAbove
 	}
+}
+
+// eagerMax is the largest eager message: the configured limit, or what a ring record can
+// carry if that is less.
+func (c *Config) eagerMax() int {
+	l := c.Line
+	ringCap := (c.RingBytes + l - 1) / l * l
+	return min(c.EagerLimit, ringCap/2/l*l-recHeaderLen)
+}
+
+func (c *Config) fill() error {
+	c.fillSizes()
 	if c.Timeout == 0 {
 		c.Timeout = 60 * time.Second
 	}
@@ -195,8 +208,10 @@ func (t *Transport) init(bells []int) {
 		t.peers[i] = p
 		t.list = append(t.list, p)
 	}
-	tx := newRingRegion(mem[lay.ring(t.me, 0):lay.ring(t.me, 0)+lay.ringSize], lay.line)
-	t.maxEager = min(t.cfg.EagerLimit, tx.maxPayload())
+	// The layout may come from the leader's header (its sizes win); eagerMax must agree
+	// with the rings' capacity.
+	t.cfg.RingBytes, t.cfg.BulkBytes, t.cfg.Line = lay.ringCap, lay.bulkCap, lay.line
+	t.maxEager = t.cfg.eagerMax()
 }
 
 // meet publishes this rank in its control block and waits until every local rank has mapped
