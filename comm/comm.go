@@ -27,9 +27,8 @@ type Comm struct {
 // worldState is shared by every communicator of the process.
 type worldState struct {
 	mu sync.Mutex
-	// nextCtx is the lowest context pair (in units of two) this process has not used. New
-	// communicators take the maximum over their members, so a context pair is never in use
-	// twice by one rank (see allocContext).
+	// nextCtx is the lowest context pair (pair k is contexts 2k and 2k+1) this process has
+	// not used. New communicators take the maximum over their members (see Split).
 	nextCtx uint32
 }
 
@@ -64,6 +63,7 @@ func InitWith(cfg Config) (*Comm, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The world has context pair 0 (contexts 0 and 1); derived communicators take 2k, 2k+1.
 	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1}}, nil
 }
 

@@ -35,6 +35,36 @@
 // whatever their sizes and whichever transport carries them (shared memory within a node,
 // TCP between nodes).
 //
+// # Goroutines
+//
+// A *Comm is safe for concurrent use (MPI_THREAD_MULTIPLE). Precisely:
+//
+//   - Any number of goroutines may call Send, Ssend, Recv, Sendrecv, Isend, Irecv, Probe and
+//     Iprobe on one communicator at once.
+//   - Messages one goroutine sends one after another to a rank keep their order at the
+//     receiver. Messages that different goroutines send at the same moment are ordered as the
+//     transport happens to take them; there is no order to rely on between them.
+//   - Receives are matched in the order they were posted. Receives that several goroutines
+//     post at the same moment are posted in some order, which the program cannot choose; give
+//     each goroutine its own tag (or source) when it must get particular messages.
+//   - Probe describes a message that another goroutine may receive before this one does: with
+//     several receivers on one (source, tag), follow Probe with a receive on a tag only this
+//     goroutine uses.
+//   - A Request may be waited or tested from any goroutine, and by several at once. Its buffer
+//     must not be touched until it has completed.
+//   - Collectives: one goroutine at a time per communicator, every rank calling them in the
+//     same order (as in MPI). Different communicators (see Dup) may run collectives
+//     concurrently from different goroutines.
+//   - Close the world once, after every goroutine has finished communicating. Waiting blocks
+//     only the waiting goroutine: while one goroutine waits, others compute, and one of the
+//     waiting goroutines drives shared-memory progress for all of them.
+//
+// # Communicators
+//
+// Dup and Split make communicators with contexts of their own (their traffic never matches
+// receives on another communicator); SplitNode groups the ranks that share a node and its
+// shared memory. Ranks in Status and in calls are the communicator's.
+//
 // # Errors
 //
 // Calls return errors, never panic on bad input: ErrRank, ErrTag, ErrTruncate (with both

@@ -110,3 +110,54 @@ func TestPeerLost(t *testing.T) {
 		})
 	}
 }
+
+// TestSemantics runs the point-to-point semantics suite (testdata/e2e/semantics.go) with real
+// ranks over shared memory and sockets.
+func TestSemantics(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tr := range transports[:3] {
+		for _, n := range rankCounts(tr.name) {
+			t.Run(fmt.Sprintf("%s/n%d", tr.name, n), func(t *testing.T) {
+				jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"sem"}, Env: tr.env, Timeout: 2 * time.Minute})
+			})
+		}
+	}
+}
+
+// TestNodeIdentity: ranks given different GORUN_NODE values see each other as remote (TCP),
+// the same value as local (shared memory), and their messages go where the path says.
+func TestNodeIdentity(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	res := jobtest.MustSucceed(t, prog, jobtest.Job{N: 4, Args: []string{"nodes"}, Env: []string{"E2E_NODES=a,a,b,b"}, Timeout: time.Minute})
+	for _, want := range []string{
+		"rank 0 node size 2 paths self,shm,tcp,tcp",
+		"rank 1 node size 2 paths shm,self,tcp,tcp",
+		"rank 2 node size 2 paths tcp,tcp,self,shm",
+		"rank 3 node size 2 paths tcp,tcp,shm,self",
+	} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, res.Stdout)
+		}
+	}
+}
+
+// TestBlockingCallsDoNotAllocate: a blocking Send and Recv of an existing buffer allocate
+// nothing, over shared memory and over TCP (the race detector allocates, so it is skipped
+// there).
+func TestBlockingCallsDoNotAllocate(t *testing.T) {
+	if jobtest.Race {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tr := range transports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			res := jobtest.MustSucceed(t, prog, jobtest.Job{N: 2, Args: []string{"allocs"}, Env: tr.env, Timeout: time.Minute})
+			for _, line := range strings.Split(res.Stdout, "\n") {
+				if strings.HasPrefix(line, "allocs:") && !strings.Contains(line, " 0.000 allocations") {
+					t.Errorf("%s: %s", tr.name, line)
+				}
+			}
+			t.Log(res.Stdout)
+		})
+	}
+}

@@ -175,7 +175,7 @@ func (w *World) buildPeers(cards []card) {
 	for r, c := range cards {
 		w.peers[r] = peer{card: c, path: w.choosePath(r, c.node == me.node)}
 	}
-	w.peers[w.rank].ep = selfEndpoint{m: w.m, eagerLimit: selfEagerLimit}
+	w.peers[w.rank].ep = &selfEndpoint{m: w.m, eagerLimit: selfEagerLimit}
 }
 
 // explainSizes are the message sizes GORUN_EXPLAIN=1 reports on.

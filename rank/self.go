@@ -1,16 +1,28 @@
 package rank
 
-import "github.com/gorun-hpc/gorun/transport"
+import (
+	"sync/atomic"
+
+	"github.com/gorun-hpc/gorun/transport"
+)
 
 // selfEndpoint carries messages a rank sends to itself. Small ones are delivered at once (the
 // matcher copies them if no receive is posted); large and synchronous ones by a rendezvous
 // that copies straight from the send buffer into the receive buffer once matched.
 type selfEndpoint struct {
-	m          *matcher
-	eagerLimit int
+	m             *matcher
+	eagerLimit    int
+	messages, len atomic.Uint64
 }
 
-func (s selfEndpoint) Send(env transport.Envelope, payload []byte, sync bool, c transport.Completion) {
+// Sent implements transport.Counted.
+func (s *selfEndpoint) Sent() transport.Counters {
+	return transport.Counters{Messages: s.messages.Load(), Bytes: s.len.Load()}
+}
+
+func (s *selfEndpoint) Send(env transport.Envelope, payload []byte, sync bool, c transport.Completion) {
+	s.messages.Add(1)
+	s.len.Add(uint64(len(payload)))
 	if !sync && len(payload) <= s.eagerLimit {
 		s.m.Deliver(env, payload, nil)
 		c.Complete(nil)

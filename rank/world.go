@@ -311,3 +311,19 @@ func (w *World) Sendrecv(ctx uint32, send []byte, dst, stag int, recv []byte, sr
 	}
 	return st, serr
 }
+
+// Stats sums, per path ("self", "shm", "unix", "tcp"), what this rank has sent since Init.
+func (w *World) Stats() map[string]transport.Counters {
+	out := map[string]transport.Counters{}
+	for _, p := range w.peers {
+		c, ok := p.ep.(transport.Counted)
+		if !ok {
+			continue
+		}
+		got, sum := c.Sent(), out[p.path]
+		sum.Messages += got.Messages
+		sum.Bytes += got.Bytes
+		out[p.path] = sum
+	}
+	return out
+}

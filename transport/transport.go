@@ -75,3 +75,16 @@ type Poller interface {
 	// between sleeps; it is cheap.
 	Check()
 }
+
+// Counters count the messages (and their payload bytes) a transport has sent to one peer,
+// control traffic excluded.
+type Counters struct {
+	Messages, Bytes uint64
+}
+
+// Counted is implemented by endpoints that count what they send. Sent is safe for
+// concurrent use; the counts are taken under the locks a send holds anyway, so counting adds
+// nothing to the message path.
+type Counted interface {
+	Sent() Counters
+}

@@ -3,3 +3,6 @@
 package jobtest
 
 const raceEnabled = false
+
+// Race reports whether the race detector is on (its instrumentation allocates).
+const Race = raceEnabled

@@ -90,6 +90,7 @@ type peer struct {
 	cookie uint64
 	sends  map[uint64]*largeSend // announced, awaiting CTS or FIN
 	lost   error
+	sent   transport.Counters
 
 	// Receiving side, and the streams in flight: the driver's alone.
 	rx      consumer
@@ -227,6 +228,14 @@ func (p *peer) put(r outRecord) {
 
 // putLocked is put with p.mu held; it releases it.
 func (p *peer) putLocked(r outRecord) {
+	switch r.kind {
+	case recEager:
+		p.sent.Messages++
+		p.sent.Bytes += uint64(len(r.payload))
+	case recRTS:
+		p.sent.Messages++
+		p.sent.Bytes += binary.LittleEndian.Uint64(r.body[0:])
+	}
 	if len(p.queue) == 0 && p.tx.write(r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload) {
 		p.mu.Unlock()
 		p.t.notify(p, true)
@@ -347,6 +356,13 @@ func (rv *rendezvous) Fetch(dst []byte, c transport.Completion) {
 	p.inMu.Unlock()
 	p.control(recCTS, rv.cookie)
 	p.t.Wake() // the driver may be asleep; it must start draining
+}
+
+// Sent implements transport.Counted.
+func (p *peer) Sent() transport.Counters {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
 }
 
 func (p *peer) lostErr() error {

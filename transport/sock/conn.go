@@ -32,9 +32,11 @@ type conn struct {
 	// qmu guards the send queue.
 	qmu     sync.Mutex
 	writing bool       // some goroutine is the writer; frames queued now will be written by it
-	queue   []outFrame // frames waiting for the writer, in sequence order
+	queue   []outFrame // frames waiting for the writer, in sequence order, from qhead on
+	qhead   int        // queue[:qhead] are written; the array is reused, so a steady stream allocates nothing
 	sendSeq uint64     // sequence number of the last Eager/RTS frame queued
 	werr    error      // first write failure; all later sends fail with it
+	sent    transport.Counters
 
 	kick chan struct{} // wakes the writer goroutine (capacity 1)
 
@@ -145,6 +147,8 @@ func (c *conn) submit(f outFrame, write bool) {
 	if f.h.Kind == transport.KindEager || f.h.Kind == transport.KindRTS {
 		c.sendSeq++
 		f.h.Seq = c.sendSeq
+		c.sent.Messages++
+		c.sent.Bytes += f.h.Size
 	}
 	c.queue = append(c.queue, f)
 	if c.writing {
@@ -163,15 +167,26 @@ func (c *conn) submit(f outFrame, write bool) {
 	}
 }
 
+// Sent implements transport.Counted.
+func (c *conn) Sent() transport.Counters {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.sent
+}
+
 // drain writes queued frames until the queue is empty. Only the goroutine that set writing
 // calls it; it clears writing when it leaves. No lock is held while writing, so queueing never
 // waits for the network.
 func (c *conn) drain() {
 	for {
 		c.qmu.Lock()
-		if len(c.queue) == 0 || c.werr != nil {
-			failed := c.queue
-			c.queue = nil
+		if c.qhead == len(c.queue) || c.werr != nil {
+			var failed []outFrame
+			if c.werr != nil {
+				failed = append(failed, c.queue[c.qhead:]...)
+			}
+			clear(c.queue)
+			c.queue, c.qhead = c.queue[:0], 0
 			c.writing = false
 			werr := c.werr
 			c.qmu.Unlock()
@@ -185,9 +200,9 @@ func (c *conn) drain() {
 			}
 			return
 		}
-		f := c.queue[0]
-		c.queue[0] = outFrame{}
-		c.queue = c.queue[1:]
+		f := c.queue[c.qhead]
+		c.queue[c.qhead] = outFrame{}
+		c.qhead++
 		c.qmu.Unlock()
 		err := c.writeFrame(&f)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,12 +18,21 @@ func main() {
 	if len(os.Args) < 2 {
 		fail("usage: e2e MODE")
 	}
+	if m := os.Getenv("E2E_NODES"); m != "" {
+		// Give this rank the node name the test chose for it, before Init reads it.
+		names := strings.Split(m, ",")
+		r, _ := strconv.Atoi(os.Getenv("PMI_RANK"))
+		os.Setenv("GORUN_NODE", names[r%len(names)])
+	}
 	world, err := comm.Init()
 	if err != nil {
 		fail("init: %v", err)
 	}
 	modes := map[string]func(*comm.Comm){
 		"p2p":      p2p,
+		"sem":      semantics,
+		"nodes":    nodes,
+		"allocs":   allocs,
 		"coll":     collectives,
 		"exit3":    exit3,
 		"kill9":    kill9,
