@@ -33,6 +33,7 @@ func main() {
 		"sem":      semantics,
 		"nodes":    nodes,
 		"allocs":   allocs,
+		"stress":   stress,
 		"coll":     collectives,
 		"exit3":    exit3,
 		"kill9":    kill9,
