@@ -16,6 +16,13 @@ func Explain(w io.Writer, t Tuning, sizes []int) error {
 	fmt.Fprintf(w, "protocol choices from %s\n", t.Source)
 	fmt.Fprintf(w, "  shm eager up to %s, sockets eager up to %s, single copy: %s\n",
 		bytesText(shmConfig(t, false).EagerMax()), bytesText(sockEager(t)), t.CMA)
+	if t.ShmBatch > 1 {
+		flush := t.ShmFlush
+		if flush == 0 {
+			flush = shm.DefaultFlushTimeout
+		}
+		fmt.Fprintf(w, "  shm eager messages batched %d at a time, flushed after %v\n", t.ShmBatch, flush)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "size\tshm\tshm (oversubscribed)\ttcp/unix\tSsend over shm")
 	for _, n := range sizes {
@@ -34,7 +41,8 @@ func Explain(w io.Writer, t Tuning, sizes []int) error {
 
 // shmConfig is the shared-memory configuration a rank derives from t.
 func shmConfig(t Tuning, oversubscribed bool) shm.Config {
-	c := shm.Config{RingBytes: t.ShmRing, BulkBytes: t.ShmBulk, Chunk: t.ShmChunk, EagerLimit: t.ShmEager}
+	c := shm.Config{RingBytes: t.ShmRing, BulkBytes: t.ShmBulk, Chunk: t.ShmChunk, EagerLimit: t.ShmEager,
+		BatchLimit: t.ShmBatch, FlushTimeout: t.ShmFlush}
 	switch {
 	case t.CMA == "off":
 		c.DisableCMA = true

@@ -32,6 +32,11 @@ type Tuning struct {
 	// Summary: above this many local peers a receiver reads its summary bitmap instead of
 	// scanning every ring (GORUN_SHM_SUMMARY_ABOVE).
 	Summary int `json:"summary_above,omitempty"`
+	// ShmBatch > 1 batches eager shared-memory messages, publishing them ShmBatch at a time
+	// or after ShmFlush (GORUN_SHM_BATCH, GORUN_SHM_FLUSH as a Go duration): message rate for
+	// latency (about ShmFlush/2 added). Off by default.
+	ShmBatch int           `json:"shm_batch,omitempty"`
+	ShmFlush time.Duration `json:"shm_flush_ns,omitempty"`
 	// ShmFallback forces the /dev/shm file instead of memfd_create (GORUN_SHM_FALLBACK=1).
 	ShmFallback bool `json:"-"`
 	// Source says where the values came from, for --explain.
@@ -101,7 +106,7 @@ func WriteTuningFile(path string, f TuningFile) error {
 }
 
 func (t *Tuning) check() error {
-	for _, v := range []int{t.SockEager, t.ShmEager, t.ShmRing, t.ShmBulk, t.ShmChunk, t.CMAMin, t.Summary} {
+	for _, v := range []int{t.SockEager, t.ShmEager, t.ShmRing, t.ShmBulk, t.ShmChunk, t.CMAMin, t.Summary, t.ShmBatch, int(t.ShmFlush)} {
 		if v < 0 {
 			return fmt.Errorf("negative size %d", v)
 		}
@@ -121,6 +126,7 @@ func (t *Tuning) merge(o Tuning) {
 	for _, f := range []struct{ dst, src *int }{
 		{&t.SockEager, &o.SockEager}, {&t.ShmEager, &o.ShmEager}, {&t.ShmRing, &o.ShmRing},
 		{&t.ShmBulk, &o.ShmBulk}, {&t.ShmChunk, &o.ShmChunk}, {&t.CMAMin, &o.CMAMin}, {&t.Summary, &o.Summary},
+		{&t.ShmBatch, &o.ShmBatch},
 	} {
 		if *f.dst == 0 {
 			*f.dst = *f.src
@@ -128,6 +134,9 @@ func (t *Tuning) merge(o Tuning) {
 	}
 	if t.CMA == "" {
 		t.CMA = o.CMA
+	}
+	if t.ShmFlush == 0 {
+		t.ShmFlush = o.ShmFlush
 	}
 }
 
@@ -171,6 +180,7 @@ func (t *Tuning) fromEnv(env func(string) string) error {
 		{"GORUN_SHM_CHUNK", &t.ShmChunk},
 		{"GORUN_CMA_MIN", &t.CMAMin},
 		{"GORUN_SHM_SUMMARY_ABOVE", &t.Summary},
+		{"GORUN_SHM_BATCH", &t.ShmBatch},
 	}
 	for _, f := range ints {
 		v := env(f.name)
@@ -193,6 +203,13 @@ func (t *Tuning) fromEnv(env func(string) string) error {
 	}
 	if env("GORUN_SHM_FALLBACK") == "1" {
 		t.ShmFallback = true
+	}
+	if v := env("GORUN_SHM_FLUSH"); v != "" && t.ShmFlush == 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("GORUN_SHM_FLUSH=%q: want a positive duration", v)
+		}
+		t.ShmFlush = d
 	}
 	return nil
 }

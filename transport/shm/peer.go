@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -91,6 +92,15 @@ type peer struct {
 	sends  map[uint64]*largeSend // announced, awaiting CTS or FIN
 	lost   error
 	sent   transport.Counters
+	// The open batch (Config.BatchLimit > 1): its first record is written but not published
+	// (heldPos), heldCount records are in it; flushTimer publishes it after FlushTimeout.
+	held       bool
+	heldPos    uint64
+	heldCount  int
+	flushTimer *time.Timer
+	// heldSince is when the open batch began (UnixNano; 0: none), for the driver's check.
+	heldSince atomic.Int64
+	closed    bool // the transport is closing: a late flush timer must not touch the segment
 
 	// Receiving side, and the streams in flight: the driver's alone.
 	rx      consumer
@@ -204,6 +214,49 @@ func (p *peer) Send(env transport.Envelope, payload []byte, sync bool, c transpo
 	p.putLocked(r)
 }
 
+// batchLocked adds the eager record just written at pos to the open batch (opening one if
+// needed) and reports whether that published the batch (it reached BatchLimit).
+func (p *peer) batchLocked(pos uint64) bool {
+	if !p.held {
+		p.held, p.heldPos, p.heldCount = true, pos, 0
+		p.heldSince.Store(time.Now().UnixNano())
+		if p.flushTimer == nil {
+			p.flushTimer = time.AfterFunc(p.t.cfg.FlushTimeout, p.flushAndNotify)
+		} else {
+			p.flushTimer.Reset(p.t.cfg.FlushTimeout)
+		}
+	}
+	p.heldCount++
+	return p.heldCount >= p.t.cfg.BatchLimit && p.flushLocked()
+}
+
+// flushLocked publishes the open batch, if any, and reports whether there was one.
+func (p *peer) flushLocked() bool {
+	if !p.held {
+		return false
+	}
+	p.tx.release(p.heldPos)
+	p.held = false
+	p.heldSince.Store(0)
+	p.flushTimer.Stop()
+	return true
+}
+
+// flushAndNotify publishes the open batch and wakes the peer: the flush timeout's action, and
+// the driver's when it finds a batch overdue (a spinning driver keeps timers from running).
+func (p *peer) flushAndNotify() {
+	p.mu.Lock()
+	if p.closed { // the segment may be unmapped
+		p.mu.Unlock()
+		return
+	}
+	flushed := p.flushLocked()
+	p.mu.Unlock()
+	if flushed {
+		p.t.notify(p, true)
+	}
+}
+
 // control sends a CTS or FIN record naming cookie.
 func (p *peer) control(kind recKind, cookie uint64) {
 	r := outRecord{kind: kind, bodyLen: 8}
@@ -236,13 +289,23 @@ func (p *peer) putLocked(r outRecord) {
 		p.sent.Messages++
 		p.sent.Bytes += binary.LittleEndian.Uint64(r.body[0:])
 	}
-	if len(p.queue) == 0 && p.tx.write(r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload) {
-		p.mu.Unlock()
-		p.t.notify(p, true)
-		if r.done != nil {
-			r.done.Complete(nil)
+	if len(p.queue) == 0 {
+		batch := r.kind == recEager && p.t.cfg.BatchLimit > 1
+		if !batch {
+			p.flushLocked() // anything else publishes the open batch first
 		}
-		return
+		pos, ok := p.tx.writeHeld(batch && !p.held, r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload)
+		if ok {
+			publish := !batch || p.batchLocked(pos)
+			p.mu.Unlock()
+			if publish {
+				p.t.notify(p, true)
+			}
+			if r.done != nil {
+				r.done.Complete(nil)
+			}
+			return
+		}
 	}
 	p.queue = append(p.queue, r)
 	p.queued.Store(int32(len(p.queue)))
@@ -253,6 +316,7 @@ func (p *peer) putLocked(r outRecord) {
 // flush writes queued records while there is room; the driver calls it.
 func (p *peer) flush() bool {
 	p.mu.Lock()
+	released := p.flushLocked() // queued records come after the open batch
 	var done []transport.Completion
 	n := 0
 	for len(p.queue) > 0 {
@@ -270,7 +334,7 @@ func (p *peer) flush() bool {
 	}
 	p.queued.Store(int32(len(p.queue)))
 	p.mu.Unlock()
-	if n > 0 {
+	if n > 0 || released {
 		p.t.notify(p, true) // one wake for the whole burst
 	}
 	for _, c := range done {
@@ -476,6 +540,12 @@ func (p *peer) lose(err error) {
 }
 
 func (p *peer) close() {
+	p.mu.Lock()
+	p.closed = true
+	if p.flushTimer != nil {
+		p.flushTimer.Stop()
+	}
+	p.mu.Unlock()
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1

@@ -123,7 +123,21 @@ func (r *ringRegion) maxPayload() int {
 // write appends one record with the payload in parts (concatenated) and publishes it. It
 // reports false, writing nothing, if the ring has no room now; the caller queues the record
 // and retries once the consumer has made room.
+//
+// With hold set, the record is written but its stamp is withheld; it returns the record's
+// position, which release publishes later. The consumer reads in order and stops at the held
+// record, so every record written after it is held back with it: a batch becomes visible with
+// one store.
 func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) bool {
+	_, ok := p.writeHeld(false, kind, ctx, tag, parts...)
+	return ok
+}
+
+// release publishes the record at pos that writeHeld withheld.
+func (p *producer) release(pos uint64) { p.stampAt(pos).Store(pos + 1) }
+
+// writeHeld is write, with the stamp withheld if hold is set; it returns the record's position.
+func (p *producer) writeHeld(hold bool, kind recKind, ctx uint32, tag int32, parts ...[]byte) (uint64, bool) {
 	n := 0
 	for _, b := range parts {
 		n += len(b)
@@ -138,12 +152,12 @@ func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) b
 	if p.cap-(p.tail-p.headCache) < total {
 		p.headCache = p.head.Load()
 		if p.cap-(p.tail-p.headCache) < total {
-			return false
+			return 0, false
 		}
 	}
 	if need > toEnd {
 		p.putHeader(idx, recPad, uint32(toEnd-recHeaderLen), 0, 0, 0)
-		p.publish(toEnd)
+		p.publish(toEnd, false)
 		idx = 0
 	}
 	seq := uint16(0)
@@ -156,8 +170,9 @@ func (p *producer) write(kind recKind, ctx uint32, tag int32, parts ...[]byte) b
 	for _, b := range parts {
 		off += uint64(sharedcopy.Copy(p.data[off:], b))
 	}
-	p.publish(need)
-	return true
+	pos := p.tail
+	p.publish(need, hold)
+	return pos, true
 }
 
 func (p *producer) putHeader(idx uint64, kind recKind, n uint32, ctx uint32, tag int32, seq uint16) {
@@ -170,9 +185,11 @@ func (p *producer) putHeader(idx uint64, kind recKind, n uint32, ctx uint32, tag
 }
 
 // publish makes the record of size bytes at tail visible by storing its stamp (the release
-// that publishes header and payload), then advances tail.
-func (p *producer) publish(size uint64) {
-	p.stampAt(p.tail).Store(p.tail + 1)
+// that publishes header and payload), unless hold is set, then advances tail.
+func (p *producer) publish(size uint64, hold bool) {
+	if !hold {
+		p.stampAt(p.tail).Store(p.tail + 1)
+	}
 	p.tail += size
 }
 

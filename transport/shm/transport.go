@@ -38,6 +38,12 @@ type Config struct {
 	SummaryAbove int
 	// Fallback forces the /dev/shm file instead of memfd_create.
 	Fallback bool
+	// BatchLimit > 1 turns on batching of eager messages (the reference text's aggregation):
+	// a sender publishes its eager records to a peer BatchLimit at a time, or when
+	// FlushTimeout (default DefaultFlushTimeout) has passed since the first of them, or when
+	// it sends anything else. It trades latency (about FlushTimeout/2 added) for message rate.
+	BatchLimit   int
+	FlushTimeout time.Duration
 	// Timeout bounds setup (fetching the segment, waiting for every local rank to map it).
 	Timeout time.Duration
 }
@@ -49,6 +55,7 @@ const (
 	DefaultChunk        = 64 << 10
 	DefaultEagerLimit   = 16 << 10
 	DefaultSummaryAbove = 8
+	DefaultFlushTimeout = 50 * time.Microsecond
 )
 
 // fillSizes sets the defaults of the size fields.
@@ -70,6 +77,9 @@ func (c *Config) fillSizes() {
 	}
 	if c.SummaryAbove == 0 {
 		c.SummaryAbove = DefaultSummaryAbove
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = DefaultFlushTimeout
 	}
 }
 

@@ -272,3 +272,33 @@ func TestSleepIsWokenBySend(t *testing.T) {
 		t.Fatal("a sleeping receiver was not woken by a send")
 	}
 }
+
+// TestBatching: with an aggregation limit, eager records stay invisible until the batch is
+// full, the flush timeout passes, or something else is sent; every message still arrives, in
+// order.
+func TestBatching(t *testing.T) {
+	ts, sinks := node(t, 2, func(c *Config) { c.BatchLimit, c.FlushTimeout = 4, 20*time.Millisecond })
+	ep := ts[0].Endpoint(1)
+	done := make(sent, 16)
+	for i := range 3 {
+		ep.Send(transport.Envelope{Src: 0, Tag: i, Size: 1}, []byte{byte(i)}, false, done)
+	}
+	if ts[1].Poll() || sinks[1].count(false) != 0 {
+		t.Fatal("a batch of 3 (limit 4) was visible before its flush")
+	}
+	drive(t, ts, func() bool { return sinks[1].count(true) == 3 }) // the timeout flushes it
+	for i := 3; i < 7; i++ {
+		ep.Send(transport.Envelope{Src: 0, Tag: i, Size: 1}, []byte{byte(i)}, false, done)
+	}
+	if !ts[1].Poll() || sinks[1].count(true) != 7 {
+		t.Fatalf("a full batch was not published at once: %d arrived", sinks[1].count(true))
+	}
+	ep.Send(transport.Envelope{Src: 0, Tag: 7, Size: 1}, []byte{7}, false, done)
+	ep.Send(transport.Envelope{Src: 0, Tag: 8, Size: 100 << 10}, make([]byte, 100<<10), false, done)
+	drive(t, ts, func() bool { return sinks[1].count(true) == 9 })
+	for i, d := range sinks[1].got {
+		if d.env.Tag != i {
+			t.Fatalf("message %d arrived as %d", d.env.Tag, i)
+		}
+	}
+}

@@ -40,6 +40,9 @@ func (t *Transport) Poll() bool {
 		}
 	}
 	for _, p := range t.list {
+		if since := p.heldSince.Load(); since != 0 && time.Now().UnixNano()-since >= int64(t.cfg.FlushTimeout) {
+			p.flushAndNotify()
+		}
 		if p.queued.Load() > 0 && p.flush() {
 			did = true
 		}
