@@ -23,7 +23,7 @@ import (
 
 // The test programs under testdata/, built once by TestMain.
 var bin struct {
-	sleeper, lines, cat, pmiexchange, placement string
+	sleeper, lines, cat, pmiexchange, placement, shmleak string
 }
 
 // TestMain builds the test rank programs into a private directory, which
@@ -46,7 +46,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("TMPDIR", tmp)
-	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement"}
+	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement", "shmleak"}
 	args := []string{"build", "-o", dir + "/"}
 	for _, p := range progs {
 		args = append(args, "./testdata/"+p)
@@ -60,6 +60,7 @@ func testMain(m *testing.M) int {
 	bin.cat = filepath.Join(dir, "cat")
 	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
 	bin.placement = filepath.Join(dir, "placement")
+	bin.shmleak = filepath.Join(dir, "shmleak")
 	return m.Run()
 }
 

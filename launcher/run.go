@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/pmi"
+	"github.com/gorun-hpc/gorun/internal/shmname"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
@@ -122,7 +123,7 @@ func newJob(cfg Config, prog string) (*job, error) {
 	if j.masks, err = j.place.masks(); err != nil {
 		return nil, fmt.Errorf("place ranks: %w", err)
 	}
-	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: "gorun_" + j.id})
+	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname()})
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +147,7 @@ func (j *job) run(ctx context.Context) error {
 	}
 	s := newSupervisor(j, res.procs)
 	s.loop(ctx, res.err)
+	j.removeSegmentFiles(res.procs)
 
 	// Every rank is reaped. Let the PMI servers and forwarders see EOF,
 	// forcing them after drainTimeout.
@@ -165,6 +167,19 @@ func (j *job) run(ctx context.Context) error {
 	s.drainEvents() // PMI ends that arrived after the last exit
 	return s.result(j.out.firstErr(), j.outErrs)
 }
+
+// removeSegmentFiles removes the /dev/shm file any rank may have created for its node's
+// segment. Ranks unlink it themselves once every local rank has mapped it, and normally use
+// memfd_create, which leaves no file at all; this covers a rank killed in between. Every rank
+// is reaped by now, so none is still opening it.
+func (j *job) removeSegmentFiles(procs []*rankProc) {
+	for _, p := range procs {
+		os.Remove(shmname.Fallback(j.kvsname(), p.pid))
+	}
+}
+
+// kvsname is the job's PMI key-value space name, which ranks use as the job id.
+func (j *job) kvsname() string { return "gorun_" + j.id }
 
 type spawnResult struct {
 	procs []*rankProc // the ranks started, in rank order

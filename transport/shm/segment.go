@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gorun-hpc/gorun/internal/shmname"
 )
 
 // segment is a mapped node segment.
@@ -41,11 +43,6 @@ type segment struct {
 func shareSocket(jobID string, leaderPid int) string {
 	h := sha256.Sum256([]byte(jobID))
 	return fmt.Sprintf("@gorun-seg-%s-%d", hex.EncodeToString(h[:8]), leaderPid)
-}
-
-func fallbackPath(jobID string, leaderPid int) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", jobID, leaderPid)))
-	return "/dev/shm/gorun-" + hex.EncodeToString(h[:12])
 }
 
 // createSegment makes and maps a segment of size bytes.
@@ -330,7 +327,7 @@ func receiveSegment(c *net.UnixConn) (*segment, error) {
 		return mapShared(fds[0])
 	case n > 1 && buf[0] == 'N' && len(fds) == 0:
 		path := string(buf[1:n])
-		if !strings.HasPrefix(path, "/dev/shm/gorun-") || strings.Contains(path, "..") {
+		if !strings.HasPrefix(path, shmname.Prefix) || strings.Contains(path, "..") {
 			return nil, fmt.Errorf("segment path %q", path)
 		}
 		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)

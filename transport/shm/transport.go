@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gorun-hpc/gorun/internal/shmname"
 	"github.com/gorun-hpc/gorun/internal/view"
 	"github.com/gorun-hpc/gorun/transport"
 )
@@ -187,7 +188,7 @@ func shareSegment(cfg Config, lay *layout, bell int, deadline time.Time) (*segme
 		}
 		return seg, bells, nil
 	}
-	seg, fd, err := createSegment(lay.size, cfg.Fallback, fallbackPath(cfg.JobID, leaderPid))
+	seg, fd, err := createSegment(lay.size, cfg.Fallback, shmname.Fallback(cfg.JobID, leaderPid))
 	if err != nil {
 		return nil, nil, err
 	}
