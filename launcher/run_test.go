@@ -18,7 +18,7 @@ import (
 
 func TestRankExitStatus(t *testing.T) {
 	checkLeaks(t)
-	j := startJob(t, Config{N: 4, Program: bin.sleeper, Args: []string{"-fail-rank", "2", "-code", "3"}}, 10*time.Second)
+	j := startJob(t, Config{N: 4, Program: bin.sleeper, Args: []string{"-meet", "-fail-rank", "2", "-code", "3"}}, 10*time.Second)
 	pids := j.waitPids(t, 4)
 	je := jobError(t, j.wait(t))
 	if j.elapsed > 2*time.Second {
@@ -301,7 +301,7 @@ func TestCancelForwardsSIGTERM(t *testing.T) {
 func TestGraceThenSIGKILL(t *testing.T) {
 	checkLeaks(t)
 	const grace = 300 * time.Millisecond
-	j := startJob(t, Config{N: 2, Program: bin.sleeper, Args: []string{"-ignore-term", "-fail-rank", "0", "-code", "1"},
+	j := startJob(t, Config{N: 2, Program: bin.sleeper, Args: []string{"-meet", "-ignore-term", "-fail-rank", "0", "-code", "1"},
 		Grace: grace}, 10*time.Second)
 	pids := j.waitPids(t, 2)
 	je := jobError(t, j.wait(t))

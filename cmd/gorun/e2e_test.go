@@ -135,7 +135,7 @@ func waitDead(t *testing.T, pids []int) {
 }
 
 func TestGorunRankFails(t *testing.T) {
-	g := startGorun(t, "-n", "3", bin.sleeper, "-fail-rank", "1", "-code", "3", "-after", "100ms")
+	g := startGorun(t, "-n", "3", bin.sleeper, "-meet", "-fail-rank", "1", "-code", "3", "-after", "100ms")
 	pids := g.readPids(t, 3)
 	_, code := g.wait(t)
 	if code != 3 {

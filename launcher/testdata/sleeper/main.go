@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
 )
 
 func main() {
@@ -19,6 +21,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	live := flag.Duration("live", time.Hour, "how long the other ranks sleep before exiting 0")
 	reportTerm := flag.Bool("report-term", false, "on SIGTERM print \"rank R got SIGTERM\" and exit 0")
+	meet := flag.Bool("meet", false, "after announcing the pid, wait in a PMI barrier for every rank to have announced its own")
 	flag.Parse()
 	rank := os.Getenv("PMI_RANK")
 	switch {
@@ -34,6 +37,19 @@ func main() {
 		}()
 	}
 	fmt.Printf("pid %s %d\n", rank, os.Getpid())
+	if *meet {
+		// A loaded machine may start some ranks late; a failure before they announce
+		// themselves would race with the test reading their pids.
+		c, err := pmi.Connect(os.Getenv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := c.Barrier(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	if fmt.Sprint(*failRank) == rank {
 		time.Sleep(*after)
 		os.Exit(*code)
