@@ -121,7 +121,7 @@ func (w *World) drive(ctx context.Context, done func() bool) error {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			d = max(time.Until(dl), time.Microsecond)
 		}
-		w.poller.Sleep(d)
+		w.poller.Sleep(d, done)
 		w.poller.Check()
 		idleSince, yields = time.Time{}, 0
 	}

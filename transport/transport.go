@@ -65,9 +65,11 @@ type Poller interface {
 	// Poll does whatever work is ready without blocking and reports whether it did any.
 	Poll() bool
 	// Sleep blocks until a peer rings this rank's doorbell, Wake is called, or d passes. It
-	// declares the rank sleeping and re-checks for work before it blocks, so a wake-up that
-	// races with it is never lost.
-	Sleep(d time.Duration)
+	// declares the rank sleeping, then re-checks for work and calls ready, and does not block
+	// if either finds something: whoever makes ready true (a socket reader completing a
+	// request, a local rank publishing a flag) calls Wake or rings after making it true, so a
+	// wake-up that races with the sleep is never lost.
+	Sleep(d time.Duration, ready func() bool)
 	// Wake rouses a goroutine blocked in Sleep; it is cheap when none is. Any goroutine may
 	// call it (e.g. a socket reader that completed a request the sleeper waits for).
 	Wake()

@@ -136,7 +136,7 @@ func drive(t *testing.T, ts []*Transport, cond func() bool) {
 				default:
 				}
 				if !tr.Poll() {
-					tr.Sleep(time.Millisecond)
+					tr.Sleep(time.Millisecond, func() bool { return false })
 				}
 			}
 		}()
@@ -258,7 +258,7 @@ func TestSleepIsWokenBySend(t *testing.T) {
 	woke := make(chan struct{})
 	go func() {
 		for sinks[1].count(true) == 0 {
-			ts[1].Sleep(10 * time.Second)
+			ts[1].Sleep(10*time.Second, func() bool { return false })
 			ts[1].Poll()
 		}
 		close(woke)

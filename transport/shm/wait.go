@@ -97,9 +97,9 @@ func (t *Transport) notify(p *peer, record bool) {
 }
 
 // Sleep implements transport.Poller. See doorbell.go for why no wake-up is lost.
-func (t *Transport) Sleep(d time.Duration) {
+func (t *Transport) Sleep(d time.Duration, ready func() bool) {
 	t.sleeping.Store(1)
-	if t.hasWork() {
+	if t.hasWork() || ready() {
 		t.sleeping.Store(0)
 		return
 	}
