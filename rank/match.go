@@ -2,6 +2,7 @@ package rank
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorun-hpc/gorun/transport"
 )
@@ -22,6 +23,8 @@ type matcher struct {
 	// lost holds the peers that are gone, with why; receives from them fail at once, and so do
 	// wildcard receives that nothing already queued can satisfy.
 	lost map[int]error
+	// anyLost is set once lost has an entry: a cheap check for waits that poll.
+	anyLost atomic.Bool
 }
 
 type queues struct {
@@ -201,6 +204,7 @@ func (m *matcher) Lost(peer int, err error) {
 	}
 	lerr := &PeerLostError{Rank: peer, Err: err}
 	m.lost[peer] = lerr
+	m.anyLost.Store(true)
 	var failed []*Request
 	for _, q := range m.ctxs {
 		for _, l := range []*list[Request, *Request]{&q.posted, &q.probes} {

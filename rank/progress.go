@@ -50,6 +50,7 @@ func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}
 		select {
 		case <-wake:
 		case <-w.handoff:
+		case <-recheck(wake):
 		case <-ctx.Done():
 			parked.Store(0)
 			return ctx.Err()
@@ -57,6 +58,16 @@ func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}
 		parked.Store(0)
 	}
 	return nil
+}
+
+// recheck returns, for a waiter with no wake channel (its condition is made true by other
+// processes, which ring the driver's doorbell, not this goroutine), a timer that makes it
+// look again while another goroutine drives; for others, nil (never ready).
+func recheck(wake <-chan struct{}) <-chan time.Time {
+	if wake != nil {
+		return nil
+	}
+	return time.After(100 * time.Microsecond)
 }
 
 // releaseDriving gives up the driving role and hands it to a waiter if there is one. A waiter

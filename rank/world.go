@@ -327,3 +327,45 @@ func (w *World) Stats() map[string]transport.Counters {
 	}
 	return out
 }
+
+// Arena returns the node's collective arena (shared memory of all local ranks), or nil if
+// this rank shares no memory with another.
+func (w *World) Arena() *shm.Arena {
+	if w.shm == nil {
+		return nil
+	}
+	return w.shm.Arena()
+}
+
+// WaitPhase blocks until the arena phase whose completing count is target is complete,
+// driving progress meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is
+// lost, since the phase could then never complete.
+func (w *World) WaitPhase(target uint64) error {
+	a := w.shm.Arena()
+	var failed error
+	done := func() bool {
+		if a.Complete(target) {
+			return true
+		}
+		if w.m.anyLost.Load() {
+			failed = w.localLoss()
+			return failed != nil
+		}
+		return false
+	}
+	var parked atomic.Uint32
+	if err := w.wait(context.Background(), done, nil, &parked); err != nil {
+		return err
+	}
+	return failed
+}
+
+// localLoss returns the loss of a rank on this node, or nil.
+func (w *World) localLoss() error {
+	for _, r := range w.node.localRanks {
+		if err := w.m.isLost(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -17,6 +17,8 @@ import (
 //	ctlOff   control block of rank 0..n-1  n × ctlSize                 see below
 //	ringOff  ring[src][dst], src-major   n × n × ringBytes(ringCap)    src produces, dst consumes
 //	bulkOff  bulk[src][dst], src-major   n × n × bulkBytes(bulkCap)    src produces, dst consumes
+//	collOff  collective arena: 1 line (the arrival counter, every rank adds), then a slot of
+//	         collSlot bytes per local rank (its owner writes, every rank reads; see arena.go)
 //	size     (end)
 //
 // (ring[i][i] and bulk[i][i] are never touched; untouched pages of a memfd cost no memory.)
@@ -25,6 +27,7 @@ import (
 //
 //	+0 magic "gorunSEG"  +8 version u32  +12 nlocal u32  +16 line u32  +20 ringCap u32
 //	+24 bulkCap u64      +32 size u64    +40 mapped u32 (atomic: ranks that have mapped it)
+//	+44 collSlot u32
 //
 // Control block of a local rank (each group on its own line, so that words written by
 // different processes never share a line):
@@ -35,7 +38,7 @@ import (
 //	line 1, others set bits, owner clears:   summary bitmap, one bit per local rank
 const (
 	segMagic   = "gorunSEG"
-	segVersion = 1
+	segVersion = 2
 
 	hdrMagicOff   = 0
 	hdrVersionOff = 8
@@ -45,6 +48,7 @@ const (
 	hdrBulkCapOff = 24
 	hdrSizeOff    = 32
 	hdrMappedOff  = 40
+	hdrCollOff    = 44
 
 	ctlSleepingOff = 0
 	ctlPidOff      = 4
@@ -55,25 +59,28 @@ const (
 
 // layout is where everything lies in a segment.
 type layout struct {
-	nlocal  int
-	line    int
-	ringCap int // record area of each ring
-	bulkCap int // data area of each bulk pipe
+	nlocal   int
+	line     int
+	ringCap  int // record area of each ring
+	bulkCap  int // data area of each bulk pipe
+	collSlot int // bytes of each rank's collective slot
 
 	ctlOff, ctlSize   int
 	ringOff, ringSize int
 	bulkOff, bulkSize int
+	collOff           int
 	size              int
 }
 
-// newLayout computes the layout for nlocal ranks. ringCap and bulkCap are rounded up to whole
-// lines.
-func newLayout(nlocal, line, ringCap, bulkCap int) (layout, error) {
+// newLayout computes the layout for nlocal ranks. ringCap, bulkCap and collSlot are rounded up
+// to whole lines (collSlot to two, its halves).
+func newLayout(nlocal, line, ringCap, bulkCap, collSlot int) (layout, error) {
 	if nlocal < 1 || line < 32 || line&(line-1) != 0 {
 		return layout{}, fmt.Errorf("shm layout: %d ranks, line %d", nlocal, line)
 	}
 	roundUp := func(n int) int { return (n + line - 1) / line * line }
-	l := layout{nlocal: nlocal, line: line, ringCap: roundUp(ringCap), bulkCap: roundUp(bulkCap)}
+	l := layout{nlocal: nlocal, line: line, ringCap: roundUp(ringCap), bulkCap: roundUp(bulkCap),
+		collSlot: 2 * roundUp((collSlot+1)/2)}
 	if l.ringCap < 8*line {
 		return layout{}, fmt.Errorf("shm layout: ring of %d bytes is too small", ringCap)
 	}
@@ -84,7 +91,8 @@ func newLayout(nlocal, line, ringCap, bulkCap int) (layout, error) {
 	l.ringSize = ringBytes(l.ringCap, line)
 	l.bulkOff = l.ringOff + nlocal*nlocal*l.ringSize
 	l.bulkSize = bulkBytes(l.bulkCap, line)
-	l.size = l.bulkOff + nlocal*nlocal*l.bulkSize
+	l.collOff = l.bulkOff + nlocal*nlocal*l.bulkSize
+	l.size = l.collOff + line + nlocal*l.collSlot
 	// Round the whole segment to a page so mapping it is exact.
 	l.size = (l.size + 4095) &^ 4095
 	return l, nil
@@ -94,6 +102,7 @@ func (l *layout) ctl(i int) int                  { return l.ctlOff + i*l.ctlSize
 func (l *layout) ring(src, dst int) int          { return l.ringOff + (src*l.nlocal+dst)*l.ringSize }
 func (l *layout) bulk(src, dst int) int          { return l.bulkOff + (src*l.nlocal+dst)*l.bulkSize }
 func (l *layout) summaryWord(owner, bit int) int { return l.ctl(owner) + l.line + bit/64*8 }
+func (l *layout) collSlotOff(i int) int          { return l.collOff + l.line + i*l.collSlot }
 
 // writeHeader stamps the layout into a fresh segment.
 func (l *layout) writeHeader(mem []byte) {
@@ -104,6 +113,7 @@ func (l *layout) writeHeader(mem []byte) {
 	binary.LittleEndian.PutUint32(mem[hdrRingCapOff:], uint32(l.ringCap))
 	binary.LittleEndian.PutUint64(mem[hdrBulkCapOff:], uint64(l.bulkCap))
 	binary.LittleEndian.PutUint64(mem[hdrSizeOff:], uint64(l.size))
+	binary.LittleEndian.PutUint32(mem[hdrCollOff:], uint32(l.collSlot))
 }
 
 // readLayout reads and checks the header of a segment someone else made: the layout it
@@ -124,7 +134,7 @@ func readLayout(mem []byte, nlocal int) (layout, error) {
 		return layout{}, fmt.Errorf("shm: bulk capacity %d", bulkCap)
 	}
 	l, err := newLayout(n, int(binary.LittleEndian.Uint32(mem[hdrLineOff:])),
-		int(binary.LittleEndian.Uint32(mem[hdrRingCapOff:])), int(bulkCap))
+		int(binary.LittleEndian.Uint32(mem[hdrRingCapOff:])), int(bulkCap), int(binary.LittleEndian.Uint32(mem[hdrCollOff:])))
 	if err != nil {
 		return layout{}, err
 	}

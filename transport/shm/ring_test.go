@@ -180,7 +180,7 @@ func FuzzRingRecord(f *testing.F) {
 }
 
 func TestLayoutOffsets(t *testing.T) {
-	l, err := newLayout(3, 64, 4096, 8192)
+	l, err := newLayout(3, 64, 4096, 8192, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,10 @@ func TestLayoutOffsets(t *testing.T) {
 		"bulkOff":       64 + 3*128 + 9*(64+4096),
 		"bulkSize":      128 + 8192,
 		"bulk(1,2)":     64 + 3*128 + 9*(64+4096) + 5*(128+8192),
-		"size":          (64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 4095) &^ 4095,
+		"collOff":       64 + 3*128 + 9*(64+4096) + 9*(128+8192),
+		"collSlot":      1024,
+		"slot(2)":       64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 2*1024,
+		"size":          (64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 3*1024 + 4095) &^ 4095,
 		"ring head":     ringHeadOff,
 		"ring want":     ringWantSpaceOff,
 		"bulk tail":     bulkTailOff,
@@ -207,7 +210,8 @@ func TestLayoutOffsets(t *testing.T) {
 		"ctl(0)": l.ctl(0), "ctlSize": l.ctlSize, "ctl(2)": l.ctl(2),
 		"summary(2,1)": l.summaryWord(2, 1), "ringOff": l.ringOff, "ringSize": l.ringSize,
 		"ring(0,1)": l.ring(0, 1), "ring(2,1)": l.ring(2, 1), "bulkOff": l.bulkOff, "bulkSize": l.bulkSize,
-		"bulk(1,2)": l.bulk(1, 2), "size": l.size,
+		"bulk(1,2)": l.bulk(1, 2), "size": l.size, "collOff": l.collOff, "collSlot": l.collSlot,
+		"slot(2)":   l.collSlotOff(2),
 		"ring head": 0, "ring want": 8, "bulk tail": 0, "record header": 24, "rts body": 32,
 	}
 	for k, v := range want {

@@ -47,6 +47,8 @@ type Config struct {
 	FlushTimeout time.Duration
 	// Timeout bounds setup (fetching the segment, waiting for every local rank to map it).
 	Timeout time.Duration
+	// CollSlot is the size of each rank's slot in the collective arena (two halves).
+	CollSlot int
 }
 
 // Defaults, measured on a 2-core AMD EPYC (Zen 5) KVM guest (see docs/benchmarks.md).
@@ -57,6 +59,7 @@ const (
 	DefaultEagerLimit   = 16 << 10
 	DefaultSummaryAbove = 8
 	DefaultFlushTimeout = 50 * time.Microsecond
+	DefaultCollSlot     = 512 << 10
 )
 
 // fillSizes sets the defaults of the size fields.
@@ -81,6 +84,9 @@ func (c *Config) fillSizes() {
 	}
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
+	}
+	if c.CollSlot == 0 {
+		c.CollSlot = DefaultCollSlot
 	}
 }
 
@@ -128,6 +134,8 @@ type Transport struct {
 	maxEager int
 	cmaProbe []byte // what peers read when they probe; pinned for the transport's life
 
+	arena *Arena // made on first use
+
 	// Driver-only state of Check.
 	lastCheck time.Time
 	pollFds   []unix.PollFd
@@ -142,7 +150,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	n := len(cfg.Local)
 	me := slices.Index(cfg.Local, cfg.Self)
-	lay, err := newLayout(n, cfg.Line, cfg.RingBytes, cfg.BulkBytes)
+	lay, err := newLayout(n, cfg.Line, cfg.RingBytes, cfg.BulkBytes, cfg.CollSlot)
 	if err != nil {
 		return nil, err
 	}
