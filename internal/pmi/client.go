@@ -56,8 +56,8 @@ type Client struct {
 //
 //   - PMI_FD: an inherited, connected socket (gorun, Hydra, srun --mpi=pmi2);
 //     PMI_RANK and PMI_SIZE give rank and size.
-//   - PMI_PORT and PMI_ID (Hydra -pmi-port): not supported yet; this is the
-//     place to add it (dial, then cmd=initack pmiid=ID before init).
+//   - PMI_PORT and PMI_ID (Hydra -pmi-port, gorun's remote ranks): the same
+//     protocol over TCP, opened by an initack exchange (port.go).
 //
 // With neither, Connect returns ErrNoLauncher and the caller runs as a world
 // of one. Connect takes over the inherited descriptor (it is closed and
@@ -67,7 +67,7 @@ func Connect(getenv func(string) string) (*Client, error) {
 	fdStr := getenv("PMI_FD")
 	if fdStr == "" {
 		if getenv("PMI_PORT") != "" {
-			return nil, errors.New("pmi: PMI_PORT (Hydra -pmi-port) is not supported; start the job with PMI_FD")
+			return dialPort(getenv)
 		}
 		return nil, ErrNoLauncher
 	}
