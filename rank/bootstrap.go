@@ -51,7 +51,11 @@ func (w *World) bootstrap() error {
 		return err
 	}
 	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m}
-	tcp, err := sock.Listen("tcp", "127.0.0.1:0", scfg)
+	listen, ips, err := tcpListen(getenv)
+	if err != nil {
+		return err
+	}
+	tcp, err := sock.Listen("tcp", listen, scfg)
 	if err != nil {
 		return err
 	}
@@ -61,9 +65,9 @@ func (w *World) bootstrap() error {
 		return err
 	}
 	w.nets = append(w.nets, unixNet)
-	self.tcp, self.unix = tcp.Addr(), unixNet.Addr()
+	self.tcpPort, self.tcpIPs, self.unix = tcp.Port(), ips, unixNet.Addr()
 
-	if err := client.Put(fmt.Sprintf(cardKeyFormat, w.rank), self.String()); err != nil {
+	if err := putLong(client, fmt.Sprintf(cardKeyFormat, w.rank), self.String()); err != nil {
 		return fmt.Errorf("publish card: %w", err)
 	}
 	if err := client.Barrier(); err != nil {
@@ -75,7 +79,7 @@ func (w *World) bootstrap() error {
 			cards[r] = self
 			continue
 		}
-		v, err := client.Get(fmt.Sprintf(cardKeyFormat, r))
+		v, err := getLong(client, fmt.Sprintf(cardKeyFormat, r))
 		if err != nil {
 			return fmt.Errorf("read the card of rank %d: %w", r, err)
 		}
@@ -208,13 +212,13 @@ func (w *World) connect(nets map[string]*sock.Net) error {
 	defer cancel()
 	errs := make(chan error, len(nets))
 	for name, n := range nets {
-		dial, accept := map[int]string{}, []int(nil)
+		dial, accept := map[int][]string{}, []int(nil)
 		for r, p := range w.peers {
 			if p.path != name {
 				continue
 			}
 			if r < w.rank {
-				dial[r] = p.card.addr(name)
+				dial[r] = w.addrsOf(r, name)
 			} else {
 				accept = append(accept, r)
 			}
@@ -238,11 +242,13 @@ func (w *World) connect(nets map[string]*sock.Net) error {
 	return nil
 }
 
-func (c card) addr(network string) string {
+// addrsOf is where to reach world rank r on network.
+func (w *World) addrsOf(r int, network string) []string {
+	c := w.peers[r].card
 	if network == "unix" {
-		return c.unix
+		return []string{c.unix}
 	}
-	return c.tcp
+	return dialAddrs(c.tcpPort, c.tcpIPs, c.node == w.node.id)
 }
 
 var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)

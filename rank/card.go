@@ -3,6 +3,7 @@ package rank
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -12,19 +13,20 @@ import (
 // card is what each rank tells the others at start-up, through the launcher's key-value store.
 // Its text form is one PMI value: no spaces, no backslashes, well under 1024 bytes:
 //
-//	1,<pid>,<node id, base64url>,<allowed CPUs, "+" for ",">,<usable CPUs>,<tcp address>,<unix address>
+//	2,<pid>,<node id, base64url>,<allowed CPUs, "+" for ",">,<usable CPUs>,<tcp port>/<ip>/<ip>...,<unix address>
 type card struct {
-	pid    int
-	node   string          // node identity: ranks with equal node ids share a machine
-	cpus   topology.CPUSet // the CPUs the rank may run on
-	usable int             // how many CPUs it may keep busy (cgroup quota included)
-	tcp    string          // host:port of the rank's TCP listener
-	unix   string          // the rank's Unix-socket listener ("@name": abstract)
+	pid     int
+	node    string          // node identity: ranks with equal node ids share a machine
+	cpus    topology.CPUSet // the CPUs the rank may run on
+	usable  int             // how many CPUs it may keep busy (cgroup quota included)
+	tcpPort int             // the rank's TCP listener's port
+	tcpIPs  []string        // the addresses it listens on, best first
+	unix    string          // the rank's Unix-socket listener ("@name": abstract)
 
 	nodeIndex int // derived: index of node among the job's nodes, in order of first rank
 }
 
-const cardVersion = "1"
+const cardVersion = "2"
 
 func (c card) String() string {
 	return strings.Join([]string{
@@ -33,7 +35,7 @@ func (c card) String() string {
 		base64.RawURLEncoding.EncodeToString([]byte(c.node)),
 		strings.ReplaceAll(c.cpus.String(), ",", "+"),
 		strconv.Itoa(c.usable),
-		c.tcp,
+		strings.Join(append([]string{strconv.Itoa(c.tcpPort)}, c.tcpIPs...), "/"),
 		c.unix,
 	}, ",")
 }
@@ -63,10 +65,18 @@ func parseCard(s string) (card, error) {
 	if err != nil || usable <= 0 {
 		return card{}, fmt.Errorf("card usable cpus %q", f[4])
 	}
-	for _, addr := range f[5:] {
-		if strings.ContainsAny(addr, " \t\n\\") {
-			return card{}, fmt.Errorf("card address %q", addr)
+	tcp := strings.Split(f[5], "/")
+	port, err := strconv.Atoi(tcp[0])
+	if err != nil || port < 0 || port > 65535 {
+		return card{}, fmt.Errorf("card tcp port %q", tcp[0])
+	}
+	for _, ip := range tcp[1:] {
+		if net.ParseIP(ip) == nil {
+			return card{}, fmt.Errorf("card address %q", ip)
 		}
 	}
-	return card{pid: pid, node: string(node), cpus: cpus, usable: usable, tcp: f[5], unix: f[6]}, nil
+	if strings.ContainsAny(f[6], " \t\n\\") {
+		return card{}, fmt.Errorf("card address %q", f[6])
+	}
+	return card{pid: pid, node: string(node), cpus: cpus, usable: usable, tcpPort: port, tcpIPs: tcp[1:], unix: f[6]}, nil
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/pmi"
 	"github.com/gorun-hpc/gorun/transport"
 )
 
@@ -200,9 +203,9 @@ func TestWaitHonoursContext(t *testing.T) {
 }
 
 func TestCardRoundTrip(t *testing.T) {
-	c := card{pid: 42, node: "host/boot id", usable: 2, tcp: "10.0.0.1:5000", unix: "@gorun-x-1-ab"}
+	c := card{pid: 42, node: "host/boot id", usable: 2, tcpPort: 5000, tcpIPs: []string{"10.0.0.1", "fd00::2", "127.0.0.1"}, unix: "@gorun-x-1-ab"}
 	back, err := parseCard(c.String())
-	if err != nil || back.pid != c.pid || back.node != c.node || back.tcp != c.tcp || back.unix != c.unix || back.usable != 2 {
+	if err != nil || back.pid != c.pid || back.node != c.node || back.tcpPort != 5000 || !slices.Equal(back.tcpIPs, c.tcpIPs) || back.unix != c.unix || back.usable != 2 {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 }
@@ -210,16 +213,16 @@ func TestCardRoundTrip(t *testing.T) {
 // FuzzParseCard: a card comes from another process through the launcher; decoding arbitrary
 // text never panics, and what decodes re-encodes to an equivalent card.
 func FuzzParseCard(f *testing.F) {
-	f.Add("1,42,aG9zdA,0-1,2,127.0.0.1:1,@x")
-	f.Add("1,1,,0,1,,")
-	f.Add("2,1,a,b,c,d,e")
+	f.Add("2,42,aG9zdA,0-1,2,4000/10.1.2.3/127.0.0.1,@x")
+	f.Add("2,1,,0,1,,")
+	f.Add("1,1,a,b,c,d,e")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := parseCard(s)
 		if err != nil {
 			return
 		}
 		again, err := parseCard(c.String())
-		if err != nil || again.pid != c.pid || again.node != c.node || again.tcp != c.tcp {
+		if err != nil || again.pid != c.pid || again.node != c.node || again.tcpPort != c.tcpPort || !slices.Equal(again.tcpIPs, c.tcpIPs) {
 			t.Fatalf("re-encoded card %q does not decode the same: %v", c.String(), err)
 		}
 	})
@@ -252,5 +255,32 @@ func TestTuningPrecedenceAndFile(t *testing.T) {
 	env["GORUN_TUNING"] = dir + "/missing.json"
 	if _, err := ResolveTuning(Tuning{}, func(k string) string { return env[k] }); err == nil {
 		t.Fatal("a named tuning file that does not exist was ignored")
+	}
+}
+
+func TestLongValuesAreSplitAcrossKeys(t *testing.T) {
+	s, err := pmi.NewServer(pmi.ServerConfig{Size: 1, KVSName: "kvs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := net.Pipe()
+	go s.ServeConn(context.Background(), 0, a)
+	c, err := pmi.NewClient(b, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Finalize()
+	long := strings.Repeat("0123456789/", 300) // 3300 bytes: five keys
+	for _, v := range []string{"short", long, "parts:7"} {
+		if err := putLong(c, "card", v); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Barrier(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := getLong(c, "card")
+		if err != nil || got != v {
+			t.Fatalf("round trip of %d bytes: got %d bytes, %v", len(v), len(got), err)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func BenchmarkPingPong(b *testing.B) {
 			}
 			errs := make(chan error, 2)
 			go func() { errs <- a.Connect(b.Context(), nil, []int{1}) }()
-			go func() { errs <- c.Connect(b.Context(), map[int]string{0: a.Addr()}, nil) }()
+			go func() { errs <- c.Connect(b.Context(), map[int][]string{0: {a.Addr()}}, nil) }()
 			for range 2 {
 				if err := <-errs; err != nil {
 					b.Fatal(err)

@@ -92,6 +92,14 @@ func Listen(network, addr string, cfg Config) (*Net, error) {
 // Addr is the address peers dial.
 func (n *Net) Addr() string { return n.ln.Addr().String() }
 
+// Port is the TCP port of the listener (0 for other networks).
+func (n *Net) Port() int {
+	if a, ok := n.ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
 // Refused reports how many connections were dropped because they failed the handshake, and
 // the last reason.
 func (n *Net) Refused() (int64, error) {
@@ -99,10 +107,10 @@ func (n *Net) Refused() (int64, error) {
 	return n.refused.Load(), err
 }
 
-// Connect establishes the connections of this rank: it dials every peer in dial (rank →
-// address) and waits for every rank in accept to dial in. It returns when all are up and
-// authenticated, or with an error when ctx ends first.
-func (n *Net) Connect(ctx context.Context, dial map[int]string, accept []int) error {
+// Connect establishes the connections of this rank: it dials every peer in dial (rank → the
+// addresses it listens on, best first) and waits for every rank in accept to dial in. It
+// returns when all are up and authenticated, or with an error when ctx ends first.
+func (n *Net) Connect(ctx context.Context, dial map[int][]string, accept []int) error {
 	n.mu.Lock()
 	for _, r := range accept {
 		if _, ok := n.conns[r]; !ok {
@@ -115,11 +123,11 @@ func (n *Net) Connect(ctx context.Context, dial map[int]string, accept []int) er
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var errs error
-	for peer, addr := range dial {
+	for peer, addrs := range dial {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := n.dial(ctx, peer, addr); err != nil {
+			if err := n.dial(ctx, peer, addrs); err != nil {
 				errMu.Lock()
 				errs = multierror.Append(errs, err)
 				errMu.Unlock()
@@ -145,24 +153,44 @@ func (n *Net) Connect(ctx context.Context, dial map[int]string, accept []int) er
 	}
 }
 
-// dial connects to peer, retrying while the peer is not yet listening.
-func (n *Net) dial(ctx context.Context, peer int, addr string) error {
-	var d net.Dialer
+// addrTimeout bounds one attempt at one of a peer's addresses, so that an address this host
+// cannot reach (another network's, a firewalled one) costs little before the next is tried.
+const addrTimeout = 3 * time.Second
+
+// dial connects to peer at the first of its addresses that answers and passes the handshake
+// (an address that reaches some other process, or none, fails it), retrying the list while
+// the peer may not be listening yet.
+func (n *Net) dial(ctx context.Context, peer int, addrs []string) error {
+	var errs error
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		nc, err := d.DialContext(ctx, n.network, addr)
-		if err == nil {
-			if err = initiate(nc, n.cfg.Key, n.cfg.Self, peer); err == nil {
-				return n.add(peer, nc)
+		for _, addr := range addrs {
+			err := n.dialOne(ctx, peer, addr)
+			if err == nil {
+				return nil
 			}
-			nc.Close()
-			return fmt.Errorf("sock: connect to rank %d at %s: %w", peer, addr, err)
+			errs = multierror.Append(errs, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sock: connect to rank %d at %s: %w", peer, addr, err)
+			return fmt.Errorf("sock: connect to rank %d: %w", peer, errs)
 		case <-time.After(delay):
 		}
 	}
+}
+
+func (n *Net) dialOne(ctx context.Context, peer int, addr string) error {
+	actx, cancel := context.WithTimeout(ctx, addrTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(actx, n.network, addr)
+	if err != nil {
+		return err
+	}
+	if err = initiate(nc, n.cfg.Key, n.cfg.Self, peer); err != nil {
+		nc.Close()
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	return n.add(peer, nc)
 }
 
 func (n *Net) acceptLoop() {

@@ -122,7 +122,7 @@ func pair(t *testing.T, network string, eager int) (a, b *Net, ra, rb *recorder)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- a.Connect(ctx, nil, []int{1}) }()
-	go func() { errs <- b.Connect(ctx, map[int]string{0: a.Addr()}, nil) }()
+	go func() { errs <- b.Connect(ctx, map[int][]string{0: {a.Addr()}}, nil) }()
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
