@@ -89,6 +89,12 @@ func (c *Comm) Close() error {
 
 func (c *Comm) isWorld() bool { return c.group == nil }
 
+// Abort ends the whole job with exit status code, like MPI_Abort: the launcher is told to take
+// every rank down, and this process exits. It does not return.
+func (c *Comm) Abort(code int) {
+	c.w.Abort(code, fmt.Sprintf("rank %d of %d called Abort(%d)", c.rank, c.size, code))
+}
+
 // worldRank translates a rank of c (already checked to be in range) to a world rank.
 func (c *Comm) worldRank(r int) int {
 	if c.group == nil || r == rank.AnySource {

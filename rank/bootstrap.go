@@ -25,14 +25,14 @@ const (
 // connect to the peers.
 func (w *World) bootstrap() error {
 	getenv := w.cfg.Getenv
-	client, err := pmi.Connect(getenv)
+	client, rdv, err := joinJob(getenv, w.cfg.ConnectTimeout)
 	if errors.Is(err, pmi.ErrNoLauncher) {
 		return w.singleton()
 	}
 	if err != nil {
 		return fmt.Errorf("join the job: %w", err)
 	}
-	w.pmi = client
+	w.pmi, w.rendezvous = client, rdv
 	w.rank, w.size = client.Rank(), client.Size()
 
 	machine, err := topology.Discover()
@@ -41,7 +41,7 @@ func (w *World) bootstrap() error {
 	}
 	self := card{
 		pid:    os.Getpid(),
-		node:   topology.NodeID(getenv),
+		node:   nodeID(getenv, client, rdv == nil),
 		cpus:   machine.Allowed,
 		usable: machine.UsableCPUs(),
 	}
@@ -122,6 +122,24 @@ func (w *World) startShm(line int, jobID string) error {
 		}
 	}
 	return nil
+}
+
+// nodeID is this rank's node identity: GORUN_NODE if set; else the launcher's node map
+// (PMI_process_mapping, whose pattern repeats cyclically) when the launcher has one, since it
+// knows where it put the ranks; else hostname and boot id.
+func nodeID(getenv func(string) string, c *pmi.Client, launcherMap bool) string {
+	if v := getenv(topology.NodeEnv); v != "" || !launcherMap {
+		return topology.NodeID(getenv)
+	}
+	mapping, err := c.Get("PMI_process_mapping")
+	if err != nil {
+		return topology.NodeID(getenv)
+	}
+	nodes, err := topology.ParseProcessMapping(mapping, c.Size())
+	if err != nil {
+		return topology.NodeID(getenv)
+	}
+	return fmt.Sprintf("%s/node-%d", c.KVSName(), nodes[c.Rank()])
 }
 
 // singleton makes a world of one, for a program started without a launcher.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,9 +45,10 @@ type World struct {
 	spin    time.Duration // see drive
 	yields  int
 
-	pmi  *pmi.Client // nil for a world of one
-	nets []*sock.Net
-	shm  *shm.Transport // nil unless a peer is reached through shared memory
+	pmi        *pmi.Client // nil for a world of one
+	rendezvous *rendezvous // rank 0's key-value service, for launchers that have none
+	nets       []*sock.Net
+	shm        *shm.Transport // nil unless a peer is reached through shared memory
 
 	requests sync.Pool // *Request, for blocking calls
 
@@ -131,6 +133,9 @@ func (w *World) Close() error {
 				errs = multierror.Append(errs, fmt.Errorf("pmi finalize: %w", err))
 			}
 		}
+		if w.rendezvous != nil {
+			w.rendezvous.close(rendezvousLinger)
+		}
 		w.closeErr = errs
 		initialized.Store(false)
 	})
@@ -153,6 +158,22 @@ func (w *World) teardown() error {
 		w.shm = nil
 	}
 	return errs
+}
+
+// rendezvousLinger bounds how long rank 0 keeps serving its rendezvous after its own Close,
+// for the other ranks to finalize.
+const rendezvousLinger = 10 * time.Second
+
+// Abort ends the whole job with exit status code, like MPI_Abort: it asks the launcher to take
+// the job down (PMI abort) and exits this process. It does not return.
+func (w *World) Abort(code int, msg string) {
+	if w.pmi != nil {
+		w.pmi.Abort(code, msg)
+		if w.rendezvous != nil {
+			w.rendezvous.close(0)
+		}
+	}
+	os.Exit(code)
 }
 
 // Contexts reserved by the runtime; communicators get the ones below.

@@ -25,15 +25,21 @@ const portTimeout = 30 * time.Second
 
 // dialPort joins the job at PMI_PORT with PMI_ID.
 func dialPort(getenv func(string) string) (*Client, error) {
-	addr := getenv("PMI_PORT")
 	id, err := strconv.Atoi(getenv("PMI_ID"))
 	if err != nil || id < 0 {
 		return nil, fmt.Errorf("pmi: PMI_PORT is set but PMI_ID=%q is not a rank", getenv("PMI_ID"))
 	}
-	conn, err := net.DialTimeout("tcp", addr, portTimeout)
+	conn, err := net.DialTimeout("tcp", getenv("PMI_PORT"), portTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("pmi: connect to PMI_PORT=%s: %w", addr, err)
+		return nil, fmt.Errorf("pmi: connect to PMI_PORT=%s: %w", getenv("PMI_PORT"), err)
 	}
+	return Join(conn, id)
+}
+
+// Join runs the PMI-over-a-stream opening (initack with id) and the PMI-1 handshake over
+// conn, a connection to a server that ServePort serves. The Client owns conn from now on; it
+// is closed if Join fails.
+func Join(conn net.Conn, id int) (*Client, error) {
 	c := &Client{conn: conn, rd: newLineReader(conn), buf: make([]byte, 0, MaxLine)}
 	conn.SetDeadline(time.Now().Add(portTimeout))
 	if err := c.initack(id); err != nil {

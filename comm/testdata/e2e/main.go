@@ -34,6 +34,7 @@ func main() {
 		"nodes":    nodes,
 		"allocs":   allocs,
 		"stress":   stress,
+		"abort":    abort,
 		"coll":     collectives,
 		"exit3":    exit3,
 		"kill9":    kill9,
@@ -180,6 +181,16 @@ func p2p(c *comm.Comm) {
 	if err := comm.Send(c, []byte{1}, 0, -5); !errors.Is(err, comm.ErrTag) {
 		fail("send with tag -5: %v, want ErrTag", err)
 	}
+}
+
+// abort: rank 1 takes the job down with Abort(7) while the others wait for it.
+func abort(c *comm.Comm) {
+	check(c.Barrier(), "barrier")
+	if c.Rank() == 1 {
+		c.Abort(7)
+	}
+	comm.Recv(c, make([]byte, 1), 1, 0)
+	time.Sleep(time.Minute)
 }
 
 // exit3: rank 1 exits with status 3 while the others wait for it.
