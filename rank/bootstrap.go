@@ -34,6 +34,11 @@ func (w *World) bootstrap() error {
 	}
 	w.pmi, w.rendezvous = client, rdv
 	w.rank, w.size = client.Rank(), client.Size()
+	if addr := getenv("GORUN_WATCH"); addr != "" {
+		if err := watchLauncher(addr, w.rank); err != nil {
+			return err
+		}
+	}
 
 	machine, err := topology.Discover()
 	if err != nil {
