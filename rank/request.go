@@ -56,12 +56,17 @@ type Request struct {
 	// wait re-check done, so wake is never drained.
 	wake   chan struct{}
 	parked atomic.Uint32
+	// isDone is r.Done as a function value, made once: a method value built at each wait
+	// would escape (waits pass it through the Poller interface) and allocate every time.
+	isDone func() bool
 	// group, when set, is also signalled on completion: WaitAny's shared channel.
 	group atomic.Pointer[chan struct{}]
 }
 
 func newRequest(w *World) *Request {
-	return &Request{w: w, wake: make(chan struct{}, 1)}
+	r := &Request{w: w, wake: make(chan struct{}, 1)}
+	r.isDone = r.Done
+	return r
 }
 
 // reset prepares a pooled request for another operation.
@@ -119,7 +124,7 @@ func (r *Request) Result() (Status, error) { return r.status, r.err }
 // receive, canceled.
 func (r *Request) Wait(ctx context.Context) (Status, error) {
 	if r.done.Load() == 0 {
-		if err := r.w.wait(ctx, r.Done, r.wake, &r.parked); err != nil {
+		if err := r.w.wait(ctx, r.isDone, r.wake, &r.parked); err != nil {
 			return Status{}, err
 		}
 	}

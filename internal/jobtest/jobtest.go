@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/shmname"
 	"github.com/gorun-hpc/gorun/launcher"
 )
 
@@ -129,11 +130,15 @@ func MustSucceed(t testing.TB, prog string, job Job) Result {
 	return res
 }
 
+// shmEntries lists gorun's entries in /dev/shm (other software's, an MPI library's running
+// beside the tests, are none of the tests' business).
 func shmEntries() map[string]bool {
 	m := map[string]bool{}
 	ents, _ := os.ReadDir("/dev/shm")
 	for _, e := range ents {
-		m[e.Name()] = true
+		if strings.HasPrefix("/dev/shm/"+e.Name(), shmname.Prefix) {
+			m[e.Name()] = true
+		}
 	}
 	return m
 }
