@@ -2,17 +2,25 @@ package collective
 
 // AllreduceRecursiveDoubling leaves in recv the reduction of every rank's send. send and recv
 // may be the same slice. In each of log2(p) steps a rank exchanges its whole partial result
-// with the rank whose number differs in one bit; best for small messages.
+// with the rank whose number differs in one bit; best for small messages (latency log2 p,
+// but every step moves the whole buffer).
 //
-// A size that is not a power of two is first folded: of the first 2*rem ranks (rem = n - p, p
-// the largest power of two <= n) each even rank hands its data to the odd rank above it and
-// waits; the p remaining ranks run the exchange; at the end the odd ranks hand the result
-// back.
+// A size that is not a power of two is first folded (see fold): of the first 2*rem ranks each
+// even rank hands its data to the odd rank above it and waits; the p remaining ranks run the
+// exchange; at the end the odd ranks hand the result back.
 //
 // Every combination is made as f(lower ranks' part, higher ranks' part) and both partners of
-// a step combine the same two operands, so every rank ends with the same bits, and a
-// non-commutative Func sees its operands in rank order.
+// a step combine the same two operands in the same order, so every rank ends with the same
+// bits, and a non-commutative Func sees its operands in rank order.
 func AllreduceRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
+	if err := checkReduce(send, recv, r); err != nil {
+		return err
+	}
+	return allreduceRD(c, send, recv, r, tagAllreduce)
+}
+
+// allreduceRD is AllreduceRecursiveDoubling on tag, without the argument checks.
+func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 	n, me := c.Size(), c.Rank()
 	if !sameSlice(send, recv) {
 		copy(recv, send)
@@ -20,57 +28,76 @@ func AllreduceRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 	if n == 1 || len(recv) == 0 {
 		return nil
 	}
-	tmp := make([]byte, len(recv))
-	p := 1
-	for p*2 <= n {
-		p *= 2
+	tmp := alloc(len(recv))
+	f := newFold(n)
+	if err := foldIn(c, f, recv, tmp, r, tag); err != nil {
+		return err
 	}
-	rem := n - p
-	newRank := me - rem
-	if me < 2*rem {
-		if me%2 == 0 {
-			if err := c.Send(recv, me+1, tagAllreduce); err != nil {
-				return err
-			}
-			_, err := c.Recv(recv, me+1, tagAllreduce)
+	nr := f.newRank(me)
+	if nr < 0 {
+		_, err := c.Recv(recv, me+1, tag) // the result, from the odd partner
+		return err
+	}
+	// Invariant: before the step with mask m, acc holds the reduction over the aligned group
+	// of m active ranks that contains nr, which (through fold) is a run of consecutive ranks.
+	// Both partners of a step compute lower ⊕ higher with the operands in the same order
+	// (even for a commutative op, so that NaN payloads agree too): the lower partner into acc,
+	// the higher into spare, after which the two swap roles; no copy per step.
+	acc, spare := recv, tmp
+	for mask := 1; mask < f.p; mask <<= 1 {
+		partner := f.oldRank(nr ^ mask)
+		if _, err := c.Sendrecv(acc, partner, tag, spare, partner, tag); err != nil {
 			return err
 		}
-		if _, err := c.Recv(tmp, me-1, tagAllreduce); err != nil {
-			return err
+		if partner < me {
+			r.Apply(spare, acc)
+			acc, spare = spare, acc
+		} else {
+			r.Apply(acc, spare)
 		}
-		combine(r, recv, tmp, true)
-		newRank = me / 2
 	}
-	for mask := 1; mask < p; mask <<= 1 {
-		pn := newRank ^ mask
-		partner := pn + rem
-		if pn < rem {
-			partner = 2*pn + 1
-		}
-		if _, err := c.Sendrecv(recv, partner, tagAllreduce, tmp, partner, tagAllreduce); err != nil {
-			return err
-		}
-		combine(r, recv, tmp, partner < me)
+	if !sameSlice(acc, recv) {
+		copy(recv, acc)
 	}
-	if me < 2*rem {
-		return c.Send(recv, me-1, tagAllreduce)
+	return foldOut(c, f, recv, tag)
+}
+
+// foldIn runs the first step of a fold: an even rank below 2*rem sends buf to the odd rank
+// above it; that odd rank receives it into tmp and combines it into buf (the even rank's part
+// on the left). Other ranks do nothing.
+func foldIn(c Comm, f fold, buf, tmp []byte, r Reducer, tag int) error {
+	me := c.Rank()
+	if me >= 2*f.rem {
+		return nil
+	}
+	if me%2 == 0 {
+		return c.Send(buf, me+1, tag)
+	}
+	if _, err := c.Recv(tmp[:len(buf)], me-1, tag); err != nil {
+		return err
+	}
+	combine(r, buf, tmp, true)
+	return nil
+}
+
+// foldOut hands the result from each odd rank below 2*rem back to the even rank below it
+// (which waits for it with a Recv of its own).
+func foldOut(c Comm, f fold, buf []byte, tag int) error {
+	if me := c.Rank(); me < 2*f.rem {
+		return c.Send(buf, me-1, tag)
 	}
 	return nil
 }
 
 // combine sets mine = mine ⊕ theirs, with theirs as the left operand if it comes from lower
 // ranks. A commutative op takes the operands in either order (bitwise equal), which saves a
-// copy.
+// copy. theirs may be overwritten.
 func combine(r Reducer, mine, theirs []byte, theirsIsLower bool) {
 	if !theirsIsLower || r.Commutative {
 		r.Apply(mine, theirs)
 		return
 	}
+	theirs = theirs[:len(mine)]
 	r.Apply(theirs, mine)
 	copy(mine, theirs)
-}
-
-// sameSlice reports whether a and b are the same memory (an in-place operation).
-func sameSlice(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

@@ -80,31 +80,45 @@ func TestAllreduceRecursiveDoubling(t *testing.T) {
 
 func TestAllreduceNonCommutativeFuncSeesRankOrder(t *testing.T) {
 	// String concatenation of one digit per rank, encoded as an int64 in base 16: the result
-	// must list the ranks in order whatever the tree.
-	for n := 1; n <= 9; n++ {
-		runRanks(t, n, func(c Comm) error {
-			type acc struct{ digits, count int64 }
-			in := []acc{{int64(c.Rank()), 1}}
-			out := make([]acc, 1)
-			r := Reducer{Size: 16, Func: func(inout, other []byte) {
-				a, b := view.As[acc](inout), view.As[acc](other)
-				for i := range a {
-					a[i].digits = a[i].digits<<(4*b[i].count) | b[i].digits
-					a[i].count += b[i].count
-				}
-			}}
-			if err := AllreduceRecursiveDoubling(c, view.Bytes(in), view.Bytes(out), r); err != nil {
-				return err
+	// must list the ranks in order whatever the algorithm, and be the same bits everywhere.
+	algos := map[string]func(Comm, []byte, []byte, Reducer) error{
+		"recursive_doubling": AllreduceRecursiveDoubling,
+		"rabenseifner":       AllreduceRabenseifner,
+		"ring":               AllreduceRing,
+	}
+	for name, allreduce := range algos {
+		for n := 1; n <= 9; n++ {
+			for _, count := range []int{1, 3, 20} {
+				runRanks(t, n, func(c Comm) error {
+					type acc struct{ digits, count int64 }
+					in := make([]acc, count)
+					for i := range in {
+						in[i] = acc{int64((c.Rank() + i) % 16), 1}
+					}
+					out := make([]acc, count)
+					r := Reducer{Size: 16, Func: func(inout, other []byte) {
+						a, b := view.As[acc](inout), view.As[acc](other)
+						for i := range a {
+							a[i].digits = a[i].digits<<(4*b[i].count) | b[i].digits
+							a[i].count += b[i].count
+						}
+					}}
+					if err := allreduce(c, view.Bytes(in), view.Bytes(out), r); err != nil {
+						return err
+					}
+					for i := range out {
+						want := int64(0)
+						for r := 0; r < n; r++ {
+							want = want<<4 | int64((r+i)%16)
+						}
+						if out[i].digits != want {
+							return fmt.Errorf("%s, rank %d, element %d: got %x, want %x", name, c.Rank(), i, out[i].digits, want)
+						}
+					}
+					return nil
+				})
 			}
-			want := int64(0)
-			for i := 0; i < n; i++ {
-				want = want<<4 | int64(i)
-			}
-			if out[0].digits != want {
-				return fmt.Errorf("rank %d: got %x, want %x", c.Rank(), out[0].digits, want)
-			}
-			return nil
-		})
+		}
 	}
 }
 

@@ -54,3 +54,13 @@ func KindOf[T any]() Kind {
 func (k Kind) isInteger() bool { return k >= Int8 && k <= Uintptr }
 func (k Kind) isFloat() bool   { return k == Float32 || k == Float64 }
 func (k Kind) isComplex() bool { return k == Complex64 || k == Complex128 }
+
+var kindSizes = [...]int{0, 1, 2, 4, 8, 8, 1, 2, 4, 8, 8, 8, 4, 8, 8, 16}
+
+// Size is the size of one element of kind in bytes (0 for KindInvalid).
+func (k Kind) Size() int {
+	if int(k) < len(kindSizes) {
+		return kindSizes[k]
+	}
+	return 0
+}

@@ -77,6 +77,36 @@ func NewReducer(op Op, kind Kind, size int) (Reducer, error) {
 	return Reducer{Op: op, Kind: kind, Size: size, Commutative: true}, nil
 }
 
+// check reports a Reducer that cannot run: no element size, or a predefined op that is not
+// defined on its kind or whose kind does not have the element size.
+func (r Reducer) check() error {
+	if r.Size <= 0 {
+		return fmt.Errorf("%w: reducer with element size %d", ErrOp, r.Size)
+	}
+	if r.Func != nil {
+		return nil
+	}
+	if err := Check(r.Op, r.Kind); err != nil {
+		return err
+	}
+	if r.Kind.Size() != r.Size {
+		return fmt.Errorf("%w: %v elements of %d bytes", ErrOp, r.Kind, r.Size)
+	}
+	return nil
+}
+
+// checkReduce validates a reduction's reducer and its buffers: send and recv of the same
+// length, a whole number of elements.
+func checkReduce(send, recv []byte, r Reducer) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if len(send) != len(recv) || len(send)%r.Size != 0 {
+		return bufErr("%d bytes into %d, elements of %d bytes", len(send), len(recv), r.Size)
+	}
+	return nil
+}
+
 // Apply computes inout = inout ⊕ in. len(in) must be at least len(inout).
 func (r Reducer) Apply(inout, in []byte) {
 	if len(inout) == 0 {

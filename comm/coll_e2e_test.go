@@ -1,0 +1,76 @@
+package comm_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorun-hpc/gorun/internal/jobtest"
+)
+
+// End-to-end tests of the collectives: real rank processes started through the launcher, the
+// program in testdata/coll. Each setting forces a different algorithm for every collective
+// that has a choice, so that between them every algorithm runs over the real runtime at 1, 2,
+// 3, 4 and 8 ranks (8 on a 2-core machine: oversubscribed).
+
+var collSettings = []struct {
+	name string
+	env  []string
+}{
+	{"table", nil},
+	{"forced-a", []string{"GORUN_ALLREDUCE_ALGO=recursive_doubling", "GORUN_BCAST_ALGO=scatter_allgather",
+		"GORUN_ALLGATHER_ALGO=bruck", "GORUN_ALLTOALL_ALGO=pairwise", "GORUN_GATHER_ALGO=linear",
+		"GORUN_SCATTER_ALGO=linear", "GORUN_REDUCE_SCATTER_ALGO=pairwise"}},
+	{"forced-b", []string{"GORUN_ALLREDUCE_ALGO=rabenseifner", "GORUN_BCAST_ALGO=binomial",
+		"GORUN_ALLGATHER_ALGO=ring", "GORUN_ALLTOALL_ALGO=bruck", "GORUN_GATHER_ALGO=binomial",
+		"GORUN_SCATTER_ALGO=binomial", "GORUN_REDUCE_SCATTER_ALGO=recursive_halving"}},
+	// Ring allreduce, all-in-flight alltoall, and the argument check on every call.
+	{"forced-c", []string{"GORUN_ALLREDUCE_ALGO=ring", "GORUN_ALLTOALL_ALGO=linear", "GORUN_CHECK=1"}},
+	// The table over TCP, whose large messages take another path.
+	{"table-tcp", []string{"GORUN_TRANSPORT=tcp"}},
+}
+
+func TestCollectiveMatrixEndToEnd(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	for _, s := range collSettings {
+		for _, n := range []int{1, 2, 3, 4, 8} {
+			if s.name == "table-tcp" && (n == 1 || n == 8) {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/n%d", s.name, n), func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"matrix"}, Env: s.env, Timeout: 2 * time.Minute})
+				if !strings.Contains(res.Stdout, fmt.Sprintf("coll matrix ok on %d ranks", n)) {
+					t.Fatalf("no success line:\n%s", res.Stdout)
+				}
+				t.Logf("%v", res.Took.Round(time.Millisecond))
+			})
+		}
+	}
+}
+
+// TestCollectiveCheckMode: with GORUN_CHECK=1, ranks that pass different counts, roots or ops
+// all get an error (ErrMismatch, or ErrBuffer on the rank whose buffer is wrong) instead of a
+// hang, and the communicator works afterwards.
+func TestCollectiveCheckMode(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	for _, n := range []int{2, 3, 4} {
+		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
+			res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"mismatch"}, Env: []string{"GORUN_CHECK=1"}, Timeout: 30 * time.Second})
+			if !strings.Contains(res.Stdout, "every rank got an error") {
+				t.Fatalf("no success line:\n%s", res.Stdout)
+			}
+		})
+	}
+}
+
+// TestUnknownAlgorithmIsAnError: a misspelt override fails every collective, naming the
+// variable, on every rank.
+func TestUnknownAlgorithmIsAnError(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	res := jobtest.MustSucceed(t, prog, jobtest.Job{N: 3, Args: []string{"badalgo"}, Env: []string{"GORUN_ALLREDUCE_ALGO=bogus"}, Timeout: 30 * time.Second})
+	if !strings.Contains(res.Stdout, "GORUN_ALLREDUCE_ALGO") {
+		t.Fatalf("no report of the bad setting:\n%s", res.Stdout)
+	}
+	t.Log(strings.TrimSpace(res.Stdout))
+}
