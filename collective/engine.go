@@ -71,10 +71,24 @@ func (e *Engine) Choose(c Coll, ranks, bytes int) Algo {
 }
 
 // Barrier runs the barrier algorithm.
-func (e *Engine) Barrier(c Comm) error { return Barrier(c) }
+func (e *Engine) Barrier(c Comm) error {
+	if na, n := e.aware(c, CollBarrier); n != nil {
+		if na.Nodes() == 1 {
+			return NodeBarrier(n)
+		}
+		return e.hierBarrier(na, n)
+	}
+	return Barrier(c)
+}
 
 // Bcast broadcasts buf from root.
 func (e *Engine) Bcast(c Comm, buf []byte, root int) error {
+	if na, n := e.aware(c, CollBcast); n != nil {
+		if na.Nodes() == 1 {
+			return NodeBcast(n, buf, root)
+		}
+		return e.hierBcast(c, na, n, buf, root)
+	}
 	if e.Choose(CollBcast, c.Size(), len(buf)) == AlgoScatterAllgather {
 		return BcastScatterAllgather(c, buf, root)
 	}
@@ -83,11 +97,27 @@ func (e *Engine) Bcast(c Comm, buf []byte, root int) error {
 
 // Reduce reduces send into recv at root.
 func (e *Engine) Reduce(c Comm, send, recv []byte, r Reducer, root int) error {
+	if na, n := e.aware(c, CollReduce); n != nil {
+		if na.Nodes() == 1 {
+			return NodeReduce(n, send, recv, r, root)
+		}
+		if r.Commutative {
+			return e.hierReduce(c, na, n, send, recv, r, root)
+		}
+	}
 	return ReduceBinomial(c, send, recv, r, root)
 }
 
 // Allreduce reduces send into recv on every rank.
 func (e *Engine) Allreduce(c Comm, send, recv []byte, r Reducer) error {
+	if na, n := e.aware(c, CollAllreduce); n != nil {
+		if na.Nodes() == 1 {
+			return NodeAllreduce(n, send, recv, r)
+		}
+		if r.Commutative {
+			return e.hierAllreduce(na, n, send, recv, r)
+		}
+	}
 	switch e.Choose(CollAllreduce, c.Size(), len(send)) {
 	case AlgoRabenseifner:
 		return AllreduceRabenseifner(c, send, recv, r)
@@ -99,6 +129,9 @@ func (e *Engine) Allreduce(c Comm, send, recv []byte, r Reducer) error {
 
 // Gather collects every rank's send into recv at root.
 func (e *Engine) Gather(c Comm, send, recv []byte, root int) error {
+	if na, n := e.aware(c, CollGather); n != nil && na.Nodes() == 1 {
+		return NodeGather(n, send, recv, root)
+	}
 	if e.Choose(CollGather, c.Size(), c.Size()*len(send)) == AlgoLinear {
 		return GatherLinear(c, send, recv, root)
 	}
@@ -107,6 +140,9 @@ func (e *Engine) Gather(c Comm, send, recv []byte, root int) error {
 
 // Scatter hands block i of send at root to rank i's recv.
 func (e *Engine) Scatter(c Comm, send, recv []byte, root int) error {
+	if na, n := e.aware(c, CollScatter); n != nil && na.Nodes() == 1 && n.HalfSize() >= n.Size() {
+		return NodeScatter(n, send, recv, root)
+	}
 	if e.Choose(CollScatter, c.Size(), c.Size()*len(recv)) == AlgoLinear {
 		return ScatterLinear(c, send, recv, root)
 	}
@@ -115,6 +151,9 @@ func (e *Engine) Scatter(c Comm, send, recv []byte, root int) error {
 
 // Allgather leaves every rank's send, in rank order, in recv on every rank.
 func (e *Engine) Allgather(c Comm, send, recv []byte) error {
+	if na, n := e.aware(c, CollAllgather); n != nil && na.Nodes() == 1 {
+		return NodeAllgather(n, send, recv)
+	}
 	if e.Choose(CollAllgather, c.Size(), c.Size()*len(send)) == AlgoBruck {
 		return AllgatherBruck(c, send, recv)
 	}
@@ -123,6 +162,9 @@ func (e *Engine) Allgather(c Comm, send, recv []byte) error {
 
 // Alltoall sends block j of send to rank j; block i of recv comes from rank i.
 func (e *Engine) Alltoall(c Comm, send, recv []byte) error {
+	if na, n := e.aware(c, CollAlltoall); n != nil && na.Nodes() == 1 && n.HalfSize() >= n.Size() {
+		return NodeAlltoall(n, send, recv)
+	}
 	switch e.Choose(CollAlltoall, c.Size(), len(send)/c.Size()) {
 	case AlgoBruck:
 		return AlltoallBruck(c, send, recv)

@@ -67,8 +67,18 @@ func (col *collector) hand(i int, s step, rank int, in, out []byte) {
 // the reference. It stops a rank at its first error; it reports at most a few mismatches.
 func runSteps(t *testing.T, n int, steps []step) {
 	t.Helper()
+	runStepsOn(t, n, nil, steps)
+}
+
+// runStepsOn is runSteps where each rank's communicator is first passed through wrap (nil:
+// used as it is), e.g. to make it node-aware.
+func runStepsOn(t *testing.T, n int, wrap func(Comm) Comm, steps []step) {
+	t.Helper()
 	col := &collector{n: n, pending: map[int]*handIn{}}
 	runRanks(t, n, func(c Comm) error {
+		if wrap != nil {
+			c = wrap(c)
+		}
 		for i, s := range steps {
 			in, out, err := s.run(c)
 			if err != nil {

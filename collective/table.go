@@ -60,14 +60,14 @@ func Algos(c Coll) []Algo {
 }
 
 var algos = [numColls][]Algo{
-	CollBarrier:       {AlgoDissemination},
-	CollBcast:         {AlgoBinomial, AlgoScatterAllgather},
-	CollReduce:        {AlgoBinomial},
-	CollAllreduce:     {AlgoRecursiveDoubling, AlgoRabenseifner, AlgoRing},
-	CollGather:        {AlgoBinomial, AlgoLinear},
-	CollScatter:       {AlgoBinomial, AlgoLinear},
-	CollAllgather:     {AlgoRing, AlgoBruck},
-	CollAlltoall:      {AlgoPairwise, AlgoBruck, AlgoLinear},
+	CollBarrier:       {AlgoDissemination, AlgoShm},
+	CollBcast:         {AlgoBinomial, AlgoScatterAllgather, AlgoShm},
+	CollReduce:        {AlgoBinomial, AlgoShm},
+	CollAllreduce:     {AlgoRecursiveDoubling, AlgoRabenseifner, AlgoRing, AlgoShm},
+	CollGather:        {AlgoBinomial, AlgoLinear, AlgoShm},
+	CollScatter:       {AlgoBinomial, AlgoLinear, AlgoShm},
+	CollAllgather:     {AlgoRing, AlgoBruck, AlgoShm},
+	CollAlltoall:      {AlgoPairwise, AlgoBruck, AlgoLinear, AlgoShm},
 	CollReduceScatter: {AlgoRecursiveHalving, AlgoPairwise},
 	CollScan:          {AlgoRecursiveDoubling},
 }

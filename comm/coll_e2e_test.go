@@ -29,13 +29,17 @@ var collSettings = []struct {
 	{"forced-c", []string{"GORUN_ALLREDUCE_ALGO=ring", "GORUN_ALLTOALL_ALGO=linear", "GORUN_CHECK=1"}},
 	// The table over TCP, whose large messages take another path.
 	{"table-tcp", []string{"GORUN_TRANSPORT=tcp"}},
+	// Several "nodes" on this machine: the hierarchical algorithms (shared memory within a
+	// node, the leaders over TCP), with nodes in block order and interleaved.
+	{"nodes-block", []string{"E2E_NODES=a,a,b,b,b,c,c,c"}},
+	{"nodes-cyclic", []string{"E2E_NODES=a,b"}},
 }
 
 func TestCollectiveMatrixEndToEnd(t *testing.T) {
 	prog := jobtest.Program(t, "./testdata/coll")
 	for _, s := range collSettings {
 		for _, n := range []int{1, 2, 3, 4, 8} {
-			if s.name == "table-tcp" && (n == 1 || n == 8) {
+			if (s.name == "table-tcp" || strings.HasPrefix(s.name, "nodes")) && (n == 1 || n == 8) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/n%d", s.name, n), func(t *testing.T) {

@@ -30,6 +30,13 @@ type worldState struct {
 	// nextCtx is the lowest context pair (pair k is contexts 2k and 2k+1) this process has
 	// not used. New communicators take the maximum over their members (see Split).
 	nextCtx uint32
+
+	// The world's node awareness (node.go), used only by the world's collectives, which run
+	// one at a time: the node's arena (nil without shared memory), and the node leaders'
+	// communicator once made (nil at ranks that do not lead their node).
+	arena       *rank.NodeArena
+	leaders     *Comm
+	leadersMade bool
 }
 
 // Config chooses how ranks talk. The zero value means the defaults, with the environment
@@ -64,7 +71,7 @@ func InitWith(cfg Config) (*Comm, error) {
 		return nil, err
 	}
 	// The world has context pair 0 (contexts 0 and 1); derived communicators take 2k, 2k+1.
-	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1}}, nil
+	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1, arena: w.NodeArena()}}, nil
 }
 
 // Rank is this rank's number in the communicator, 0 ≤ Rank < Size.

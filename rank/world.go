@@ -349,15 +349,6 @@ func (w *World) Stats() map[string]transport.Counters {
 	return out
 }
 
-// Arena returns the node's collective arena (shared memory of all local ranks), or nil if
-// this rank shares no memory with another.
-func (w *World) Arena() *shm.Arena {
-	if w.shm == nil {
-		return nil
-	}
-	return w.shm.Arena()
-}
-
 // WaitPhase blocks until the arena phase whose completing count is target is complete,
 // driving progress meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is
 // lost, since the phase could then never complete.
@@ -389,4 +380,50 @@ func (w *World) localLoss() error {
 		}
 	}
 	return nil
+}
+
+// NodeArena is the node's collective arena as the node-aware collective algorithms use it
+// (it satisfies collective.Node): slots, rounds, and phases that wait like any other wait.
+type NodeArena struct {
+	w *World
+	a *shm.Arena
+}
+
+// NodeArena returns the arena of this rank's node: the shared one, or for a node of one
+// rank a private one (its phases complete at once), so that every rank of a job runs the
+// same collective algorithms. It is nil when the node's ranks talk over sockets (forced), in
+// which case no node of the job has an arena.
+func (w *World) NodeArena() *NodeArena {
+	switch {
+	case len(w.node.localRanks) == 1 && w.cfg.Transport != "tcp" && w.cfg.Transport != "unix":
+		return &NodeArena{w: w, a: shm.SoloArena(shm.DefaultCollSlot / 2)}
+	case w.shm == nil:
+		return nil
+	}
+	return &NodeArena{w: w, a: w.shm.Arena()}
+}
+
+func (n *NodeArena) Rank() int         { return n.a.Rank() }
+func (n *NodeArena) Size() int         { return n.a.Size() }
+func (n *NodeArena) HalfSize() int     { return n.a.HalfSize() }
+func (n *NodeArena) Round()            { n.a.Round() }
+func (n *NodeArena) Slot(i int) []byte { return n.a.Slot(i) }
+
+// Phase arrives and waits until every local rank has.
+func (n *NodeArena) Phase() error {
+	target := n.a.Arrive()
+	if n.a.Size() == 1 {
+		return nil
+	}
+	return n.w.WaitPhase(target)
+}
+
+// NodeLeader returns the lowest world rank of node (an index of NodeOf).
+func (w *World) NodeLeader(node int) int {
+	for r, p := range w.peers {
+		if p.card.nodeIndex == node {
+			return r
+		}
+	}
+	return -1
 }

@@ -28,11 +28,19 @@ import (
 // Only one goroutine per process uses the arena at a time (the world communicator's
 // collectives, which MPI orders).
 type Arena struct {
-	t        *Transport
+	t        *Transport // nil for a node of one rank (SoloArena)
+	me, n    int
 	arrivals *atomic.Uint64
 	slots    [][2][]byte // by local rank: the two halves
 	phase    uint64      // phases this rank has arrived at
 	round    uint64      // data rounds begun
+}
+
+// SoloArena is the arena of a node with one rank: private memory, and phases that complete
+// at once. It lets that rank run the same collective algorithms as the ranks of other nodes.
+func SoloArena(half int) *Arena {
+	var n atomic.Uint64
+	return &Arena{me: 0, n: 1, arrivals: &n, slots: [][2][]byte{{make([]byte, half), make([]byte, half)}}}
 }
 
 // Arena returns the node's collective arena.
@@ -41,7 +49,7 @@ func (t *Transport) Arena() *Arena {
 		return t.arena
 	}
 	lay, mem := &t.lay, t.seg.mem
-	a := &Arena{t: t, arrivals: view.Uint64At(mem, lay.collOff)}
+	a := &Arena{t: t, me: t.me, n: lay.nlocal, arrivals: view.Uint64At(mem, lay.collOff)}
 	half := lay.collSlot / 2
 	for i := range lay.nlocal {
 		off := lay.collSlotOff(i)
@@ -52,11 +60,11 @@ func (t *Transport) Arena() *Arena {
 }
 
 // Rank and Size are this rank's place among the local ranks and their number.
-func (a *Arena) Rank() int { return a.t.me }
-func (a *Arena) Size() int { return a.t.lay.nlocal }
+func (a *Arena) Rank() int { return a.me }
+func (a *Arena) Size() int { return a.n }
 
 // HalfSize is how many bytes a rank can put in its slot per round.
-func (a *Arena) HalfSize() int { return a.t.lay.collSlot / 2 }
+func (a *Arena) HalfSize() int { return len(a.slots[0][0]) }
 
 // Round begins a data round: from now on Slot gives the other half.
 func (a *Arena) Round() { a.round++ }
@@ -69,8 +77,8 @@ func (a *Arena) Slot(i int) []byte { return a.slots[i][a.round%2] }
 // completes the phase. The last rank to arrive rings every local rank that sleeps.
 func (a *Arena) Arrive() uint64 {
 	a.phase++
-	n := uint64(a.t.lay.nlocal)
-	if a.arrivals.Add(1) == n*a.phase {
+	n := uint64(a.n)
+	if a.arrivals.Add(1) == n*a.phase && a.t != nil {
 		for _, p := range a.t.list {
 			if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
 				ring(p.bell)

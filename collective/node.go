@@ -1,0 +1,249 @@
+package collective
+
+import "fmt"
+
+// Node is the shared memory of the ranks of one node, for the node-aware algorithms: every
+// local rank owns a slot that it writes and all read, and phases complete when every local
+// rank has arrived (see transport/shm/arena.go, which implements it). A round (Round) gives
+// every rank the other half of its slot, so a rank that is still reading the data of the
+// previous round never sees it overwritten: each algorithm begins every batch of data with
+// Round, writes its slot, then Phase, then reads.
+//
+// Only the collectives of a communicator that holds every rank of its node use it, one at a
+// time (as MPI orders collectives), in the same order on every local rank.
+type Node interface {
+	Rank() int     // this rank among the node's ranks
+	Size() int     // the number of ranks on the node
+	HalfSize() int // bytes a rank can put in its slot per round
+	Round()        // begin a data round
+	Slot(i int) []byte
+	Phase() error // arrive, and wait until every local rank has
+}
+
+// nodeSmallReduce: up to this many bytes, every rank of an allreduce combines all the slots
+// itself (one phase); above it, each rank combines its own part of everybody's data in place
+// and then all read the parts (two phases, each rank reading the data once). A phase costs a
+// cache-line transfer when every rank has a CPU, but tens of microseconds when ranks share
+// CPUs, which is what this threshold trades against n-fold reads.
+const nodeSmallReduce = 16 << 10
+
+// NodeBarrier returns once every rank of the node has entered it.
+func NodeBarrier(n Node) error { return n.Phase() }
+
+// chunk returns the size of the next piece of a total that has done bytes done, at most limit
+// and a multiple of elem.
+func chunk(total, done, limit, elem int) int {
+	return min(total-done, limit/elem*elem)
+}
+
+// NodeBcast copies buf from local rank root to every local rank: the root writes each piece
+// once into its slot and every rank copies it out.
+func NodeBcast(n Node, buf []byte, root int) error {
+	for off := 0; off < len(buf); {
+		c := chunk(len(buf), off, n.HalfSize(), 1)
+		n.Round()
+		if n.Rank() == root {
+			copy(n.Slot(root), buf[off:off+c])
+		}
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		if n.Rank() != root {
+			copy(buf[off:off+c], n.Slot(root)[:c])
+		}
+		off += c
+	}
+	return nil
+}
+
+// NodeAllreduce leaves in recv, on every local rank, the reduction of every local rank's send
+// (send and recv may be the same slice). Small messages: every rank combines all slots, in
+// rank order. Large ones: each rank combines its own part of everybody's data in place in its
+// slot, then all copy every part out. Either way each element of the result is combined in
+// rank order, the same way on every rank, so all get the same bits.
+func NodeAllreduce(n Node, send, recv []byte, r Reducer) error {
+	if len(send) != len(recv) {
+		return fmt.Errorf("%w: allreduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
+	}
+	small := len(send) <= nodeSmallReduce
+	for off := 0; off < len(send); {
+		c := chunk(len(send), off, n.HalfSize(), r.Size)
+		n.Round()
+		copy(n.Slot(n.Rank()), send[off:off+c])
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		out := recv[off : off+c]
+		if small {
+			reduceSlots(n, out, 0, c, r)
+		} else if err := reduceScatterInPlace(n, out, c, r, -1); err != nil {
+			return err
+		}
+		off += c
+	}
+	return nil
+}
+
+// reduceSlots sets out to the rank-order reduction of bytes [lo, hi) of every slot.
+func reduceSlots(n Node, out []byte, lo, hi int, r Reducer) {
+	copy(out, n.Slot(0)[lo:hi])
+	for i := 1; i < n.Size(); i++ {
+		r.Apply(out, n.Slot(i)[lo:hi])
+	}
+}
+
+// part is the byte range [lo, hi) of a c-byte piece that local rank i combines: the piece
+// split as evenly as whole elements allow.
+func part(i, parts, c, elem int) (int, int) {
+	elems := c / elem
+	lo := i * elems / parts * elem
+	hi := (i + 1) * elems / parts * elem
+	return lo, hi
+}
+
+// reduceScatterInPlace combines this rank's part of the c-byte piece in every slot, in rank
+// order, and leaves it in the same place of its own slot; after a phase, it copies every
+// part into out (all of them, or, with root >= 0, only at the root).
+func reduceScatterInPlace(n Node, out []byte, c int, r Reducer, root int) error {
+	me := n.Rank()
+	lo, hi := part(me, n.Size(), c, r.Size)
+	if hi > lo {
+		acc := alloc(hi - lo)
+		reduceSlots(n, acc, lo, hi, r)
+		copy(n.Slot(me)[lo:hi], acc)
+	}
+	if err := n.Phase(); err != nil {
+		return err
+	}
+	if root >= 0 && me != root {
+		return nil
+	}
+	for i := range n.Size() {
+		lo, hi := part(i, n.Size(), c, r.Size)
+		copy(out[lo:hi], n.Slot(i)[lo:hi])
+	}
+	return nil
+}
+
+// NodeReduce leaves in recv at local rank root the reduction of every local rank's send.
+func NodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
+	if n.Rank() == root && len(recv) != len(send) {
+		return fmt.Errorf("%w: reduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
+	}
+	small := len(send) <= nodeSmallReduce
+	for off := 0; off < len(send); {
+		c := chunk(len(send), off, n.HalfSize(), r.Size)
+		n.Round()
+		copy(n.Slot(n.Rank()), send[off:off+c])
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		switch {
+		case small && n.Rank() == root:
+			reduceSlots(n, recv[off:off+c], 0, c, r)
+		case !small:
+			var out []byte
+			if n.Rank() == root {
+				out = recv[off : off+c]
+			}
+			if err := reduceScatterInPlace(n, out, c, r, root); err != nil {
+				return err
+			}
+		}
+		off += c
+	}
+	return nil
+}
+
+// NodeAllgather leaves in recv, on every local rank, every local rank's send in rank order.
+func NodeAllgather(n Node, send, recv []byte) error {
+	return nodeGather(n, send, recv, -1)
+}
+
+// NodeGather leaves in recv at local rank root every local rank's send in rank order.
+func NodeGather(n Node, send, recv []byte, root int) error {
+	return nodeGather(n, send, recv, root)
+}
+
+// nodeGather: each rank writes its block (piece by piece), and every rank (root < 0) or only
+// the root copies all blocks out.
+func nodeGather(n Node, send, recv []byte, root int) error {
+	b := len(send)
+	if (root < 0 || n.Rank() == root) && len(recv) != b*n.Size() {
+		return fmt.Errorf("%w: gather of %d-byte blocks from %d ranks into %d bytes", ErrBuffer, b, n.Size(), len(recv))
+	}
+	for off := 0; off < b; {
+		c := chunk(b, off, n.HalfSize(), 1)
+		n.Round()
+		copy(n.Slot(n.Rank()), send[off:off+c])
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		if root < 0 || n.Rank() == root {
+			for i := range n.Size() {
+				copy(recv[i*b+off:i*b+off+c], n.Slot(i)[:c])
+			}
+		}
+		off += c
+	}
+	return nil
+}
+
+// NodeScatter gives every local rank its block of send at local rank root.
+func NodeScatter(n Node, send, recv []byte, root int) error {
+	b, size := len(recv), n.Size()
+	if n.Rank() == root && len(send) != b*size {
+		return fmt.Errorf("%w: scatter of %d bytes to %d ranks of %d bytes", ErrBuffer, len(send), size, b)
+	}
+	per := n.HalfSize() / size // each round carries a piece of every block
+	if per == 0 && b > 0 {
+		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", ErrBuffer, size, n.HalfSize())
+	}
+	for off := 0; off < b; {
+		c := chunk(b, off, per, 1)
+		n.Round()
+		if n.Rank() == root {
+			slot := n.Slot(root)
+			for i := range size {
+				copy(slot[i*c:(i+1)*c], send[i*b+off:i*b+off+c])
+			}
+		}
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		me := n.Rank()
+		copy(recv[off:off+c], n.Slot(root)[me*c:(me+1)*c])
+		off += c
+	}
+	return nil
+}
+
+// NodeAlltoall: block i of recv comes from local rank i's block for this rank.
+func NodeAlltoall(n Node, send, recv []byte) error {
+	size := n.Size()
+	if len(send) != len(recv) || len(send)%size != 0 {
+		return fmt.Errorf("%w: alltoall of %d bytes into %d among %d ranks", ErrBuffer, len(send), len(recv), size)
+	}
+	b := len(send) / size
+	per := n.HalfSize() / size
+	if per == 0 && b > 0 {
+		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", ErrBuffer, size, n.HalfSize())
+	}
+	me := n.Rank()
+	for off := 0; off < b; {
+		c := chunk(b, off, per, 1)
+		n.Round()
+		slot := n.Slot(me)
+		for i := range size {
+			copy(slot[i*c:(i+1)*c], send[i*b+off:i*b+off+c])
+		}
+		if err := n.Phase(); err != nil {
+			return err
+		}
+		for i := range size {
+			copy(recv[i*b+off:i*b+off+c], n.Slot(i)[me*c:(me+1)*c])
+		}
+		off += c
+	}
+	return nil
+}
