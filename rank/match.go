@@ -25,6 +25,10 @@ type matcher struct {
 	lost map[int]error
 	// anyLost is set once lost has an entry: a cheap check for waits that poll.
 	anyLost atomic.Bool
+	// last caches the queues of the context used last (most traffic is on one), sparing a
+	// map lookup per message. Guarded by mu.
+	lastCtx uint32
+	last    *queues
 }
 
 type queues struct {
@@ -51,7 +55,11 @@ func newMatcher() *matcher {
 }
 
 func (m *matcher) queues(ctx uint32) *queues {
+	if m.last != nil && m.lastCtx == ctx {
+		return m.last
+	}
 	q := m.ctxs[ctx]
+	defer func() { m.lastCtx, m.last = ctx, q }()
 	if q == nil {
 		q = &queues{}
 		m.ctxs[ctx] = q

@@ -244,15 +244,16 @@ func (p *peer) flushLocked() bool {
 
 // flushAndNotify publishes the open batch and wakes the peer: the flush timeout's action, and
 // the driver's when it finds a batch overdue (a spinning driver keeps timers from running).
+//
+// It notifies with mu held, so that close, which takes mu, cannot unmap the segment or close
+// the peer's doorbell in between (notify takes no lock of the peer's).
 func (p *peer) flushAndNotify() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed { // the segment may be unmapped
-		p.mu.Unlock()
 		return
 	}
-	flushed := p.flushLocked()
-	p.mu.Unlock()
-	if flushed {
+	if p.flushLocked() {
 		p.t.notify(p, true)
 	}
 }
@@ -541,11 +542,11 @@ func (p *peer) lose(err error) {
 
 func (p *peer) close() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed = true
 	if p.flushTimer != nil {
 		p.flushTimer.Stop()
 	}
-	p.mu.Unlock()
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1

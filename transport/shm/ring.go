@@ -283,12 +283,18 @@ func (c *consumer) check(rec *record, n uint64) error {
 // the invariant that free lines start with 0) and moves past it. It publishes the head when
 // a quarter of the ring has been consumed since the last publication; flush publishes the
 // rest.
+//
+// The zeroing is a plain store, not an atomic one, though the producer stores stamps into the
+// same words atomically: these words are ordinary payload bytes in other laps anyway, and
+// the producer writes a freed line only after it has read a head published after the zeroing
+// (head's store and load order them), so the two never race. A sequentially consistent store
+// here would cost a full fence per record.
 func (c *consumer) release(rec record) {
 	if rec.kind == recEager || rec.kind == recRTS {
 		c.seq++
 	}
 	for off := uint64(0); off < rec.size; off += uint64(c.line) {
-		c.stampAt(c.pos + off).Store(0)
+		binary.LittleEndian.PutUint64(c.data[(c.pos+off)%c.cap:], 0)
 	}
 	c.pos += rec.size
 	if c.pos-c.published >= c.cap/4 {
@@ -309,6 +315,16 @@ func (c *consumer) flush() bool {
 		return true
 	}
 	return false
+}
+
+// flushIfWanted publishes the consumer's position only if the producer asked for room; flush
+// does it anyway. Between the two, release publishes every quarter ring, so a producer that
+// has room never waits for a publication, and one that has none always gets it.
+func (c *consumer) flushIfWanted() bool {
+	if c.published == c.pos || c.wantSpace.Load() == 0 {
+		return false
+	}
+	return c.flush()
 }
 
 // ready reports whether a record is waiting (a cheap check before sleeping).

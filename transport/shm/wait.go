@@ -77,7 +77,7 @@ func (t *Transport) drain(p *peer) bool {
 	if n == drainBudget && t.useSummary {
 		t.summary[p.idx/64].Or(1 << (p.idx % 64)) // more to take next time
 	}
-	if n > 0 && p.rx.flush() {
+	if n > 0 && p.rx.flushIfWanted() {
 		t.notify(p, false) // the producer waits for the room just made
 	}
 	return n > 0
@@ -96,8 +96,15 @@ func (t *Transport) notify(p *peer, record bool) {
 	}
 }
 
-// Sleep implements transport.Poller. See doorbell.go for why no wake-up is lost.
+// Sleep implements transport.Poller. See doorbell.go for why no wake-up is lost. Before it
+// sleeps it publishes how far it has read every ring: a producer that asks for room after
+// this rank's last look would otherwise wait a whole sleep for it.
 func (t *Transport) Sleep(d time.Duration, ready func() bool) {
+	for _, p := range t.list {
+		if p.rx.flush() {
+			t.notify(p, false)
+		}
+	}
 	t.sleeping.Store(1)
 	if t.hasWork() || ready() {
 		t.sleeping.Store(0)
