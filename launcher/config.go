@@ -30,7 +30,9 @@ type Config struct {
 	// Env holds extra KEY=VALUE entries for every rank, on top of the
 	// launcher's own environment; they override it. The variables Run sets
 	// itself (PMI_FD, PMI_RANK, PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY,
-	// GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE, GORUN_CPUS) cannot be overridden.
+	// GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE, GORUN_CPUS, and for remote ranks
+	// PMI_PORT, PMI_ID, GORUN_WATCH) cannot be overridden. Remote ranks get
+	// these (and gorun's GORUN_* settings), not the launcher's environment.
 	// A non-empty GOMAXPROCS here or in the launcher's environment replaces
 	// the one Run would set (see the package documentation).
 	Env []string
@@ -59,6 +61,21 @@ type Config struct {
 	// Grace is how long ranks get between SIGTERM and SIGKILL when the job
 	// is ended early (0: DefaultGrace).
 	Grace time.Duration
+
+	// Hosts, if not empty, spreads the ranks over these hosts in blocks:
+	// the first host's slots fill first, then the next host's (see the
+	// package documentation). N must not exceed the slots. Nil: every rank
+	// on this machine.
+	Hosts []Host
+	// LaunchCmd starts a rank on another host: a command line in which
+	// {host} stands for the host's name, followed by "env VAR=value …
+	// PROGRAM ARGS" (shell-quoted when the command is ssh or rsh). Empty:
+	// DefaultLaunchCmd. Used only with Hosts.
+	LaunchCmd string
+	// PMIAddr is the host name or address remote ranks use to reach the
+	// launcher (its PMI and watch ports). Empty: chosen per host (see the
+	// package documentation). Used only with Hosts.
+	PMIAddr string
 }
 
 // withDefaults validates cfg and fills in the defaults.
@@ -85,6 +102,22 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Timeout < 0 || cfg.Grace < 0 {
 		errs = append(errs, fmt.Errorf("negative timeout (%v) or grace (%v)", cfg.Timeout, cfg.Grace))
+	}
+	if len(cfg.Hosts) > 0 {
+		if err := checkHosts(cfg.Hosts, cfg.N); err != nil {
+			errs = append(errs, err)
+		}
+		if cfg.LaunchCmd == "" {
+			cfg.LaunchCmd = DefaultLaunchCmd
+		}
+		if _, err := parseLaunchCmd(cfg.LaunchCmd); err != nil {
+			errs = append(errs, err)
+		}
+		if strings.ContainsAny(cfg.PMIAddr, " \t\n\x00") {
+			errs = append(errs, fmt.Errorf("PMIAddr %q: not a host name or address", cfg.PMIAddr))
+		}
+	} else if cfg.LaunchCmd != "" || cfg.PMIAddr != "" {
+		errs = append(errs, errNoHosts)
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace

@@ -1,5 +1,6 @@
 // Package launcher starts and supervises the ranks of a gorun job: N copies
-// of one program, each a child process of the caller.
+// of one program, each a child process of the caller, on this machine or,
+// through a launch command such as ssh, on other hosts (see "Other hosts").
 //
 //	err := launcher.Run(ctx, launcher.Config{N: 4, Program: "./examples/pi"})
 //
@@ -13,9 +14,10 @@
 //	PMI_SIZE=N
 //	GORUN_JOBID=<id>      unique per job; the same in every rank
 //	GORUN_JOB_KEY=<hex>   64 hex digits, a fresh random secret per job that
-//	                      ranks use to authenticate each other; never printed
-//	GORUN_LOCAL_RANK=r    the rank among the ranks on its node; all ranks of
-//	GORUN_LOCAL_SIZE=N    a gorun job run on one node, so these are r and N
+//	                      ranks use to authenticate each other; never printed.
+//	                      Empty in a job with remote ranks (see below)
+//	GORUN_LOCAL_RANK=r    the rank among the ranks on its host, and how many
+//	GORUN_LOCAL_SIZE=n    ranks that host has (r and N without Hosts)
 //	GORUN_CPUS=<list>     the CPUs the rank is bound to ("0-3,8"), or empty
 //	                      when it is not bound; for diagnostics
 //	GOMAXPROCS=g          the rank's share of CPUs (topology.Placement),
@@ -42,4 +44,47 @@
 // *JobError that names the rank and the reason. Ranks also get
 // PR_SET_PDEATHSIG=SIGKILL, so they die with the launcher even if it is
 // killed itself.
+//
+// # Other hosts
+//
+// With Config.Hosts the ranks are placed in blocks over the hosts: the first
+// host's slots fill first (Hosts a:4,b:4 puts ranks 0-3 on a, 4-7 on b), and
+// the PMI key-value space serves PMI_process_mapping for that layout
+// ("(vector,(0,2,4))"), so ranks know which of them share a node. Ranks on
+// the host named "localhost" or as this machine start as above. Every other
+// rank starts as
+//
+//	LAUNCH-CMD env VAR=value ... PROGRAM ARGS
+//
+// where LAUNCH-CMD is Config.LaunchCmd with {host} replaced (default
+// "ssh -o BatchMode=yes {host}"; for ssh and rsh, which hand the remote
+// shell one string, the words after it are shell-quoted). PROGRAM must exist
+// at the same absolute path on that host: a package Run builds lands in a
+// temporary directory on this machine only. ssh forwards no environment, so
+// the variables travel on the command line: gorun's own GORUN_* settings
+// (GORUN_TRANSPORT, GORUN_IFACE, ...), GOMAXPROCS if set, Config.Env, then
+//
+//	PMI_PORT=host:port    the job's PMI server over TCP
+//	PMI_ID=r              the rank, as PMI_PORT ranks announce themselves
+//	PMI_RANK=r, PMI_SIZE=N, GORUN_JOBID=<id>, GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE
+//	GORUN_WATCH=host:port the rank connects there and kills itself when the
+//	                      connection closes: when the job ends, normally or
+//	                      not, or the launcher dies
+//	GORUN_JOB_KEY=        empty: a key on a command line would show in ps,
+//	                      so rank 0 makes the key and the ranks share it
+//	                      through the PMI key-value space, as under Hydra
+//
+// The launcher listens for PMI_PORT and GORUN_WATCH on every interface, or
+// on GORUN_IFACE's first address; the host it advertises is Config.PMIAddr,
+// else GORUN_IFACE's address, else the local address of the route to the
+// rank's host, else this machine's first non-loopback address.
+//
+// For a remote rank the process supervised is its launch command: its
+// output is forwarded like a local rank's, its exit status (ssh passes the
+// remote command's on, and exits 255 when it fails itself or the command is
+// killed by a signal) decides the rank's, and ending the job sends it
+// SIGTERM, then SIGKILL. ssh does not pass signals on to the remote command:
+// a remote rank instead ends when the launcher closes its watch connection,
+// once every launch command has been reaped or the grace period is over.
+// Stdin, if any, goes to rank 0 wherever it runs (ssh forwards it).
 package launcher

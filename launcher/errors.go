@@ -42,9 +42,14 @@ func (c Cause) String() string {
 	return "Cause(" + strconv.Itoa(int(c)) + ")"
 }
 
-// RankError is how one rank failed.
+// RankError is how one rank failed. For a rank on another host, Pid is
+// its launch command's (on this machine) and Host names the host; the
+// status and signal are the launch command's too (ssh exits with the
+// remote command's status, and with 255 when it failed itself or the
+// remote command was killed by a signal).
 type RankError struct {
 	Rank, Pid int
+	Host      string         // the remote rank's host; "" on this machine
 	Cause     Cause          // CauseExit, CauseSignal or CauseAbort
 	Status    int            // CauseExit: exit status; CauseAbort: the exit code it asked for
 	Signal    syscall.Signal // CauseSignal
@@ -53,6 +58,9 @@ type RankError struct {
 
 func (e *RankError) Error() string {
 	who := fmt.Sprintf("rank %d (pid %d)", e.Rank, e.Pid)
+	if e.Host != "" {
+		who = fmt.Sprintf("rank %d (on host %s, launch command pid %d)", e.Rank, e.Host, e.Pid)
+	}
 	switch e.Cause {
 	case CauseExit:
 		return fmt.Sprintf("%s exited with status %d", who, e.Status)

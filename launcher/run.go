@@ -62,24 +62,38 @@ func setupError(err error) *JobError {
 // Goroutines, all owned by run, which waits for each before returning:
 //   - the spawner (spawn), which starts the ranks on a locked OS thread and
 //     holds that thread until run releases it after the last rank is reaped;
-//   - per rank, in wg: a waiter (reaps the process), a PMI server
+//   - per rank, in wg: a waiter (reaps the process: the rank, or for a
+//     remote rank the launch command), a PMI server for a local rank
 //     (ServeConn, ends at EOF or when serving is cancelled) and two output
-//     forwarders (end at EOF or at the drain deadline).
+//     forwarders (end at EOF or at the drain deadline);
+//   - with remote ranks, in wg: the remote service's accept loops and
+//     connections (see remoteService).
 //
-// Each per-rank goroutine sends exactly one event, or none (forwarders), to
-// events, which has room for all of them, so none ever blocks on it.
+// Each waiter and local PMI server sends exactly one event, forwarders
+// none, and the remote service at most one per rank (an abort); events has
+// room for all of them, so none ever blocks on it.
 type job struct {
-	cfg     Config
-	prog    string // resolved executable
-	id, key string // GORUN_JOBID, GORUN_JOB_KEY
-	server  *pmi.Server
-	out     output
-	events  chan event
-	wg      sync.WaitGroup
+	cfg    Config
+	prog   string // resolved executable
+	id     string // GORUN_JOBID
+	key    string // GORUN_JOB_KEY, or "" when the ranks make their own (remote ranks)
+	server *pmi.Server
+	out    output
+	events chan event
+	wg     sync.WaitGroup
 
-	// Placement, fixed by newJob. masks holds each rank's affinity mask, by
-	// rank, or is nil when ranks are not bound. setGOMAXPROCS is false when
-	// the user chose GOMAXPROCS; else each rank gets its placement's.
+	// Where each rank runs, by rank; fixed by newJob.
+	slots []slot
+	// launch and remote serve ranks on other hosts; remote is nil when
+	// there are none.
+	launch launchTemplate
+	remote *remoteService
+
+	// Placement of the ranks on this machine, fixed by newJob: indexed by
+	// slot.local. place is nil when no rank runs here. masks holds each
+	// local rank's affinity mask, or is nil when ranks are not bound.
+	// setGOMAXPROCS is false when the user chose GOMAXPROCS; else each local
+	// rank gets its placement's.
 	place         *Placement
 	masks         []*unix.CPUSet
 	setGOMAXPROCS bool
@@ -112,22 +126,68 @@ func newJob(cfg Config, prog string) (*job, error) {
 		cfg: cfg, prog: prog,
 		id:     strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(nonce),
 		key:    hex.EncodeToString(secret),
-		events: make(chan event, 2*cfg.N),
+		events: make(chan event, 3*cfg.N),
 		// Read once: ranks must not disagree if the environment changes.
 		setGOMAXPROCS: !userGOMAXPROCS(os.LookupEnv, cfg.Env),
 	}
-	var err error
-	if j.place, err = Place(cfg.N, cfg.BindTo, cfg.MapBy); err != nil {
-		return nil, fmt.Errorf("place ranks: %w", err)
-	}
-	if j.masks, err = j.place.masks(); err != nil {
-		return nil, fmt.Errorf("place ranks: %w", err)
-	}
-	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname()})
+	remote, err := j.placeRanks()
 	if err != nil {
 		return nil, err
 	}
+	mapping := "" // the server's default: every rank on one node
+	if len(cfg.Hosts) > 0 {
+		mapping = processMapping(j.slots)
+	}
+	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname(), ProcessMapping: mapping})
+	if err != nil {
+		return nil, err
+	}
+	if remote {
+		// A key on a command line would show in ps on this machine: the
+		// ranks make one and share it through the job's key-value space, as
+		// they do under Hydra or Slurm.
+		j.key = ""
+		if j.launch, err = parseLaunchCmd(cfg.LaunchCmd); err != nil {
+			return nil, err
+		}
+		if j.remote, err = newRemoteService(j); err != nil {
+			return nil, err
+		}
+	}
 	return j, nil
+}
+
+// placeRanks decides where each rank runs (j.slots) and how the ranks on
+// this machine are bound (j.place, j.masks). It reports whether any rank
+// runs on another host.
+func (j *job) placeRanks() (remote bool, err error) {
+	isLocal := func(string) bool { return false }
+	if len(j.cfg.Hosts) > 0 {
+		if isLocal, err = localHost(); err != nil {
+			return false, err
+		}
+	}
+	if j.slots, err = layout(j.cfg.N, j.cfg.Hosts, isLocal); err != nil {
+		return false, err
+	}
+	nLocal := 0
+	for _, s := range j.slots {
+		if s.remote {
+			remote = true
+		} else {
+			nLocal = s.localSize
+		}
+	}
+	if nLocal == 0 {
+		return remote, nil
+	}
+	if j.place, err = Place(nLocal, j.cfg.BindTo, j.cfg.MapBy); err != nil {
+		return false, fmt.Errorf("place ranks: %w", err)
+	}
+	if j.masks, err = j.place.masks(); err != nil {
+		return false, fmt.Errorf("place ranks: %w", err)
+	}
+	return remote, nil
 }
 
 // run starts the ranks, supervises them and cleans up.
@@ -139,9 +199,12 @@ func (j *job) run(ctx context.Context) error {
 	defer spawner.Wait()
 	defer close(release) // runs before spawner.Wait: every rank is reaped by then
 
-	res := <-spawned
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
+	if j.remote != nil {
+		j.remote.start(serveCtx)
+	}
+	res := <-spawned
 	for _, p := range res.procs {
 		j.watch(serveCtx, p)
 	}
@@ -149,10 +212,18 @@ func (j *job) run(ctx context.Context) error {
 	s.loop(ctx, res.err)
 	j.removeSegmentFiles(res.procs)
 
-	// Every rank is reaped. Let the PMI servers and forwarders see EOF,
-	// forcing them after drainTimeout.
+	// Every rank (every launch command) is reaped. Remote ranks still alive
+	// die now. Let the PMI servers and forwarders see EOF, forcing them
+	// after drainTimeout.
+	if j.remote != nil {
+		j.remote.closeWatches()
+		j.remote.stopAccepting()
+	}
 	cutoff := time.AfterFunc(drainTimeout, func() {
 		stopServing()
+		if j.remote != nil {
+			j.remote.cutOff()
+		}
 		for _, p := range res.procs {
 			p.stdout.SetReadDeadline(time.Now())
 			p.stderr.SetReadDeadline(time.Now())
@@ -165,7 +236,11 @@ func (j *job) run(ctx context.Context) error {
 		p.stderr.Close()
 	}
 	s.drainEvents() // PMI ends that arrived after the last exit
-	return s.result(j.out.firstErr(), j.outErrs)
+	problems := j.outErrs
+	if j.remote != nil {
+		problems = append(problems, j.remote.problems()...)
+	}
+	return s.result(j.out.firstErr(), problems)
 }
 
 // removeSegmentFiles removes the /dev/shm file any rank may have created for its node's
@@ -174,7 +249,9 @@ func (j *job) run(ctx context.Context) error {
 // is reaped by now, so none is still opening it.
 func (j *job) removeSegmentFiles(procs []*rankProc) {
 	for _, p := range procs {
-		os.Remove(shmname.Fallback(j.kvsname(), p.pid))
+		if !j.slots[p.rank].remote {
+			os.Remove(shmname.Fallback(j.kvsname(), p.pid))
+		}
 	}
 }
 
@@ -229,10 +306,12 @@ func (j *job) watch(serveCtx context.Context, p *rankProc) {
 		err := p.cmd.Wait()
 		j.events <- event{rank: p.rank, exited: true, state: p.cmd.ProcessState, err: err}
 	})
-	j.wg.Go(func() {
-		end, err := j.server.ServeConn(serveCtx, p.rank, p.pmi)
-		j.events <- event{rank: p.rank, end: end, err: err}
-	})
+	if p.pmi != nil { // a remote rank's PMI connection comes to the remote service
+		j.wg.Go(func() {
+			end, err := j.server.ServeConn(serveCtx, p.rank, p.pmi)
+			j.events <- event{rank: p.rank, end: end, err: err}
+		})
+	}
 	prefix := ""
 	if j.cfg.TagOutput {
 		prefix = "[" + strconv.Itoa(p.rank) + "] "

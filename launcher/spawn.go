@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,9 +21,12 @@ const pmiFD = 3
 // rankProc is one running rank and the launcher's ends of its plumbing.
 // startRank fills it; after that the job's goroutines own the fields: the
 // waiter owns cmd, the PMI server pmi, the forwarders stdout and stderr.
+// For a remote rank, cmd and pid are the launch command's, and pmi is nil
+// (the rank dials the remote service).
 type rankProc struct {
 	rank           int
 	pid            int
+	host           string // the remote rank's host; "" for a rank on this machine
 	cmd            *exec.Cmd
 	pmi            net.Conn // launcher's end of the PMI socketpair
 	stdout, stderr *os.File // read ends of the rank's output pipes
@@ -44,11 +48,21 @@ func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 		}
 	}()
 	p = &rankProc{rank: r}
-	var childPMI *os.File
-	if p.pmi, childPMI, err = pmiSocketpair(); err != nil {
-		return nil, fmt.Errorf("rank %d: PMI socket: %w", r, err)
+	sl := j.slots[r]
+	var cmd *exec.Cmd
+	if sl.remote {
+		p.host = sl.host
+		cmd = j.launchCommand(r)
+	} else {
+		var childPMI *os.File
+		if p.pmi, childPMI, err = pmiSocketpair(); err != nil {
+			return nil, fmt.Errorf("rank %d: PMI socket: %w", r, err)
+		}
+		closeOnErr, closeAfterStart = append(closeOnErr, p.pmi), append(closeAfterStart, childPMI)
+		cmd = exec.Command(j.prog, j.cfg.Args...)
+		cmd.Env = j.rankEnv(r)
+		cmd.ExtraFiles = []*os.File{childPMI} // becomes pmiFD
 	}
-	closeOnErr, closeAfterStart = append(closeOnErr, p.pmi), append(closeAfterStart, childPMI)
 	var outW, errW *os.File
 	if p.stdout, outW, err = os.Pipe(); err != nil {
 		return nil, fmt.Errorf("rank %d: stdout pipe: %w", r, err)
@@ -59,12 +73,10 @@ func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 	}
 	closeOnErr, closeAfterStart = append(closeOnErr, p.stderr), append(closeAfterStart, errW)
 
-	cmd := exec.Command(j.prog, j.cfg.Args...)
-	cmd.Env = j.rankEnv(r)
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.ExtraFiles = []*os.File{childPMI} // becomes pmiFD
-	// Ranks die with the launcher. The kernel sends Pdeathsig when the
-	// thread that forked the child exits, hence job.spawn's locked thread.
+	// Ranks (and launch commands) die with the launcher. The kernel sends
+	// Pdeathsig when the thread that forked the child exits, hence
+	// job.spawn's locked thread.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if r == 0 && j.cfg.Stdin != nil {
 		cmd.Stdin = j.cfg.Stdin
@@ -73,11 +85,15 @@ func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 		cmd.WaitDelay = j.cfg.Grace
 	}
 	var mask *unix.CPUSet // nil: the rank inherits the launcher's mask
-	if j.masks != nil {
-		mask = j.masks[r]
+	if j.masks != nil && !sl.remote {
+		mask = j.masks[sl.local]
 	}
 	if err := thread.start(mask, cmd.Start); err != nil {
-		return nil, fmt.Errorf("rank %d: %w", r, err)
+		what := ""
+		if sl.remote {
+			what = " launch command for host " + sl.host + ":"
+		}
+		return nil, fmt.Errorf("rank %d:%s %w", r, what, err)
 	}
 	p.cmd, p.pid = cmd, cmd.Process.Pid
 	return p, nil
@@ -109,15 +125,10 @@ func pmiSocketpair() (net.Conn, *os.File, error) {
 // variables. exec keeps the last value of a repeated key, so the job's
 // variables always win.
 func (j *job) rankEnv(r int) []string {
-	parent := os.Environ()
-	env := make([]string, 0, len(parent)+len(j.cfg.Env)+9)
-	for _, kv := range parent {
-		if !strings.HasPrefix(kv, "PMI_") {
-			env = append(env, kv)
-		}
-	}
+	env := withoutPMI(os.Environ())
 	env = append(env, j.cfg.Env...)
-	pl := j.place.Ranks[r]
+	sl := j.slots[r]
+	pl := j.place.Ranks[sl.local]
 	if j.setGOMAXPROCS {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(pl.GOMAXPROCS))
 	}
@@ -125,15 +136,42 @@ func (j *job) rankEnv(r int) []string {
 	if j.place.Bound() {
 		cpus = pl.CPUs.String()
 	}
-	// All ranks of a gorun job run on this node: local rank = rank.
-	return append(env,
+	env = append(env,
 		"PMI_FD="+strconv.Itoa(pmiFD),
 		"PMI_RANK="+strconv.Itoa(r),
 		"PMI_SIZE="+strconv.Itoa(j.cfg.N),
 		"GORUN_JOBID="+j.id,
-		"GORUN_JOB_KEY="+j.key,
-		"GORUN_LOCAL_RANK="+strconv.Itoa(r),
-		"GORUN_LOCAL_SIZE="+strconv.Itoa(j.cfg.N),
+		"GORUN_LOCAL_RANK="+strconv.Itoa(sl.local),
+		"GORUN_LOCAL_SIZE="+strconv.Itoa(sl.localSize),
 		"GORUN_CPUS="+cpus,
 	)
+	if j.key == "" {
+		// The ranks make the key themselves (see newJob): an inherited or
+		// configured one would make this rank skip their exchange.
+		return append(env, "GORUN_JOB_KEY=")
+	}
+	return append(env, "GORUN_JOB_KEY="+j.key)
+}
+
+// launchEnv is a launch command's environment: the launcher's, without the
+// variables that describe an outer job (PMI_*, GORUN_JOBID, …), since a
+// launch command that does not cross machines (a wrapper, ip netns exec)
+// passes its environment on to the rank.
+func launchEnv(env []string) []string {
+	out := withoutPMI(env)
+	return slices.DeleteFunc(out, func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return jobOwnedVars[k]
+	})
+}
+
+// withoutPMI drops PMI_* variables: they describe an outer launcher's job.
+func withoutPMI(env []string) []string {
+	out := make([]string, 0, len(env)+16)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "PMI_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -68,6 +68,9 @@ func (s *supervisor) loop(ctx context.Context, startErr error) {
 			s.failJob(&JobError{Cause: CauseTimeout, Timeout: s.j.cfg.Timeout})
 		case <-grace:
 			s.signalAll(syscall.SIGKILL)
+			if s.j.remote != nil {
+				s.j.remote.closeWatches() // remote ranks kill themselves
+			}
 			grace = nil
 		}
 	}
@@ -144,6 +147,13 @@ func isRankCause(c Cause) bool { return c == CauseExit || c == CauseSignal || c 
 
 // handle processes one event.
 func (s *supervisor) handle(ev event) {
+	if ev.rank >= len(s.procs) {
+		// Only the PMI port can report a rank that was never started (a
+		// connection claiming it after starting the ranks failed part way).
+		s.all = multierror.Append(s.all, fmt.Errorf("PMI port: a connection claiming rank %d, which was not started, ended (%v): %v",
+			ev.rank, ev.end.Kind, ev.err))
+		return
+	}
 	p := s.procs[ev.rank]
 	if ev.exited {
 		s.alive[ev.rank] = false
@@ -158,7 +168,7 @@ func (s *supervisor) handle(ev event) {
 	}
 	switch {
 	case ev.end.Kind == pmi.EndAborted:
-		s.failRank(&RankError{Rank: p.rank, Pid: p.pid, Cause: CauseAbort,
+		s.failRank(&RankError{Rank: p.rank, Pid: p.pid, Host: p.host, Cause: CauseAbort,
 			Status: ev.end.ExitCode, Message: ev.end.Message})
 	case ev.err != nil && !errors.Is(ev.err, context.Canceled):
 		// The rank broke the protocol. Not fatal by itself: the rank
@@ -169,7 +179,7 @@ func (s *supervisor) handle(ev event) {
 
 // exitFailure classifies how a reaped rank ended: nil for exit status 0.
 func exitFailure(p *rankProc, st *os.ProcessState, waitErr error) *RankError {
-	e := &RankError{Rank: p.rank, Pid: p.pid, Cause: CauseExit}
+	e := &RankError{Rank: p.rank, Pid: p.pid, Host: p.host, Cause: CauseExit}
 	if st == nil { // Wait itself failed; the status is unknown
 		e.Status = -1
 		return e

@@ -19,6 +19,7 @@ import (
 
 const usage = `Usage: gorun [flags] PROGRAM [ARGS...]
        gorun --topology [-n N] [--bind-to WHAT] [--map-by HOW] [--json]
+       gorun --explain
 
 Starts N copies (ranks) of PROGRAM, connects them through gorun's PMI
 server, forwards their output line by line, and ends the whole job as soon
@@ -48,6 +49,21 @@ Flags (-flag and --flag are the same):
                   caches, cores, line size) and exit; with -n,
                   also where each rank would be placed
   --json          with --topology: print JSON for tools         --topology --json -n 4
+  --hosts LIST    spread the ranks over hosts, in blocks: the   --hosts a:4,b:4
+                  first host's slots fill first; NAME:SLOTS
+                  (NAME alone: 1 slot); without -n, one rank
+                  per slot
+  --hostfile F    the same from a file: lines "NAME slots=N"   --hostfile nodes.txt
+                  or "NAME:N", '#' comments
+  --launch-cmd T  how to start ranks on another host; {host}    --launch-cmd 'ip netns exec {host}'
+                  is the host's name (default: ssh -o
+                  BatchMode=yes {host})
+  --pmi-addr A    the address of this machine remote ranks      --pmi-addr 10.1.0.5
+                  connect back to (default: chosen per host)
+  --explain       print which protocol each message size takes  --explain
+                  on each path with the current environment and
+                  tuning file (GORUN_TUNING, else the file that
+                  gorun-bench model writes), and exit
   --help          print this help
 
 Examples:
@@ -55,6 +71,8 @@ Examples:
   gorun -n 2 --tag-output --timeout 1m -x GOGC=off ./bin/solver -grid 4096
   gorun -n 4 --bind-to numa --map-by numa ./bin/solver
   gorun --topology -n 16 --map-by l3
+  gorun --hosts node1:4,node2:4 ./bin/solver
+  gorun --explain        (after gorun-bench model wrote a tuning file)
 
 Each rank also inherits gorun's environment and gets PMI_FD, PMI_RANK,
 PMI_SIZE, GORUN_JOBID, GORUN_JOB_KEY, GORUN_LOCAL_RANK, GORUN_LOCAL_SIZE,
@@ -68,6 +86,14 @@ Exit status: 0 if every rank exited 0; else the failed rank's exit status,
 128+N if it was killed by signal N, the code it passed to PMI abort, 124 on
 --timeout, 128+N if gorun itself got signal N, 2 for a usage error, 1 for
 anything else. The reason is printed as one line on stderr.
+
+With --hosts, ranks on this machine (the host named localhost or as this
+machine) start as above; the others through the launch command, as
+"LAUNCH-CMD env VAR=value ... PROGRAM ARGS": PROGRAM must exist at the same
+path there. They get -x variables, gorun's GORUN_* settings and the job's
+variables (PMI_PORT, PMI_ID, GORUN_WATCH, ...) on that command line, and
+connect back to gorun over TCP. When the job ends, remote ranks still
+running kill themselves. See docs/cluster.md.
 `
 
 // options are gorun's flags.
@@ -81,8 +107,11 @@ type options struct {
 	mapBy     topology.MapBy
 	topology  bool
 	json      bool
-	// Flags of later issues go here, each with its line in usage: hosts
-	// (--hosts).
+	explain   bool
+	hosts     string
+	hostfile  string
+	launchCmd string
+	pmiAddr   string
 }
 
 // newFlagSet declares every flag, bound to o. It reports nothing itself:
@@ -106,6 +135,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	})
 	fs.BoolVar(&o.topology, "topology", false, "print the machine and exit")
 	fs.BoolVar(&o.json, "json", false, "with --topology: print JSON")
+	fs.BoolVar(&o.explain, "explain", false, "print the protocol choices and exit")
+	fs.StringVar(&o.hosts, "hosts", "", "hosts and their slots: a:4,b:4")
+	fs.StringVar(&o.hostfile, "hostfile", "", "file listing the hosts")
+	fs.StringVar(&o.launchCmd, "launch-cmd", "", "command that starts a rank on {host}")
+	fs.StringVar(&o.pmiAddr, "pmi-addr", "", "address remote ranks connect back to")
 	return fs
 }
 
@@ -142,6 +176,8 @@ type invocation struct {
 	// if json is set, with placements for cfg.N ranks if place is set (-n
 	// was given).
 	topology, json, place bool
+	// explain asks to print the protocol choices instead of running a job.
+	explain bool
 }
 
 // parseArgs parses the command line. It returns flag.ErrHelp for --help.
@@ -153,6 +189,12 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool)) (invocation
 	}
 	if o.n < 1 {
 		return invocation{}, fmt.Errorf("-n %d: need at least one rank", o.n)
+	}
+	if o.explain {
+		if fs.NArg() > 0 || o.topology {
+			return invocation{}, errors.New("--explain takes no PROGRAM and no --topology")
+		}
+		return invocation{explain: true}, nil
 	}
 	if o.topology {
 		if fs.NArg() > 0 {
@@ -171,7 +213,14 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool)) (invocation
 	case o.timeout < 0 || o.grace <= 0:
 		return invocation{}, errors.New("--timeout must be >= 0 and --grace > 0")
 	}
+	hosts, err := o.hostList(fs)
+	if err != nil {
+		return invocation{}, err
+	}
 	return invocation{cfg: launcher.Config{
+		Hosts:     hosts,
+		LaunchCmd: o.launchCmd,
+		PMIAddr:   o.pmiAddr,
 		N:         o.n,
 		Program:   fs.Arg(0),
 		Args:      fs.Args()[1:],
@@ -184,6 +233,35 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool)) (invocation
 	}}, nil
 }
 
+// hostList reads --hosts or --hostfile. Without -n, the job gets one rank
+// per slot.
+func (o *options) hostList(fs *flag.FlagSet) ([]launcher.Host, error) {
+	var hosts []launcher.Host
+	var err error
+	switch {
+	case o.hosts != "" && o.hostfile != "":
+		return nil, errors.New("give --hosts or --hostfile, not both")
+	case o.hosts != "":
+		hosts, err = launcher.ParseHosts(o.hosts)
+	case o.hostfile != "":
+		hosts, err = launcher.ReadHostfile(o.hostfile)
+	case o.launchCmd != "" || o.pmiAddr != "":
+		return nil, errors.New("--launch-cmd and --pmi-addr need --hosts or --hostfile")
+	}
+	if err != nil || hosts == nil {
+		return nil, err
+	}
+	nGiven := false
+	fs.Visit(func(f *flag.Flag) { nGiven = nGiven || f.Name == "n" })
+	if !nGiven {
+		o.n = 0
+		for _, h := range hosts {
+			o.n += h.Slots
+		}
+	}
+	return hosts, nil
+}
+
 // run is gorun: it returns the exit status.
 func run(args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
 	inv, err := parseArgs(args, lookupEnv)
@@ -194,6 +272,13 @@ func run(args []string, lookupEnv func(string) (string, bool), stdin io.Reader, 
 	if err != nil {
 		fmt.Fprintf(stderr, "gorun: %v\nRun 'gorun --help' for usage.\n", err)
 		return 2
+	}
+	if inv.explain {
+		if err := printExplain(stdout, lookupEnv); err != nil {
+			fmt.Fprintf(stderr, "gorun: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if inv.topology {
 		if err := printTopology(stdout, inv); err != nil {

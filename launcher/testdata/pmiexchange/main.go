@@ -1,7 +1,7 @@
 // Command pmiexchange is a rank that bootstraps through the launcher's PMI
 // server as a real rank does: it puts a card, waits in the barrier and
-// reads every other rank's card. It prints "env ..." with the job
-// variables and "rank R ok: N cards" on success.
+// reads every other rank's card. It prints "env ..." and "where ..." with
+// the job variables and "rank R ok: N cards" on success.
 package main
 
 import (
@@ -29,6 +29,9 @@ func run(abortRank, code int) error {
 		os.Getenv("PMI_RANK"), os.Getenv("PMI_SIZE"), os.Getenv("PMI_FD"), os.Getenv("GORUN_JOBID"),
 		os.Getenv("GORUN_JOB_KEY"), os.Getenv("GORUN_TEST_EXTRA"), os.Getenv("GORUN_TEST_INHERITED"),
 		os.Getenv("PMI_PORT"))
+	fmt.Printf("where rank=%s host=%s local=%s/%s watch=%v\n", os.Getenv("PMI_RANK"),
+		os.Getenv("GORUN_TEST_HOST"), os.Getenv("GORUN_LOCAL_RANK"), os.Getenv("GORUN_LOCAL_SIZE"),
+		os.Getenv("GORUN_WATCH") != "")
 	c, err := pmi.Connect(os.Getenv)
 	if err != nil {
 		return err

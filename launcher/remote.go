@@ -1,0 +1,335 @@
+package launcher
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorun-hpc/gorun/internal/pmi"
+)
+
+// Ranks on other hosts cannot inherit a socket: they join over TCP. gorun
+// listens on two ports, on every interface (or on GORUN_IFACE's first
+// address):
+//
+//   - the PMI port: the job's PMI server (the one local ranks reach through
+//     their socketpair) serves ranks that dial PMI_PORT=host:port and open
+//     with PMI_ID=<rank> (pmi.Server.ServePort);
+//   - the watch port: each remote rank connects to GORUN_WATCH=host:port,
+//     says its rank and keeps the connection open; gorun closes every such
+//     connection when the job ends, normally or not (and the kernel does if
+//     gorun dies), and a rank whose connection closes kills itself. So a
+//     remote rank never outlives gorun, although ssh does not pass signals on.
+//
+// The host part of both addresses is, per remote host, Config.PMIAddr if
+// set; else GORUN_IFACE's address; else the local address of the route to
+// that host (what the kernel would use to reach it); else the first
+// non-loopback address of this machine.
+
+// watchLineTimeout bounds how long a watch connection may take to say which
+// rank it is.
+const watchLineTimeout = 30 * time.Second
+
+// maxServeErrs bounds how many problems with connections to the PMI port
+// (strangers, broken openings) the job's report keeps.
+const maxServeErrs = 8
+
+// remoteService is the job's side of its remote ranks. Its goroutines are
+// owned by the job (job.wg): the PMI accept loop and each PMI connection
+// (through trackingListener), the watch accept loop and each watch
+// connection's opening.
+type remoteService struct {
+	j       *job
+	pmiLn   *trackingListener
+	watchLn net.Listener
+	// advertise is the host remote ranks dial, by host name.
+	advertise map[string]string
+
+	mu sync.Mutex // guards the fields below
+	// watches are the watch connections accepted, kept open until the job
+	// ends; watchClosed is set then, after which new ones are refused.
+	watches     []net.Conn
+	watchClosed bool
+	serveErrs   []error
+	moreErrs    int // problems beyond maxServeErrs
+}
+
+// newRemoteService opens the listeners and picks the addresses to
+// advertise to each remote host.
+func newRemoteService(j *job) (*remoteService, error) {
+	bind, err := bindAddr(os.Getenv("GORUN_IFACE"))
+	if err != nil {
+		return nil, err
+	}
+	pmiLn, err := net.Listen("tcp", net.JoinHostPort(bind, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("listen for remote ranks' PMI: %w", err)
+	}
+	watchLn, err := net.Listen("tcp", net.JoinHostPort(bind, "0"))
+	if err != nil {
+		pmiLn.Close()
+		return nil, fmt.Errorf("listen for remote ranks' watch connections: %w", err)
+	}
+	rs := &remoteService{j: j, watchLn: watchLn, advertise: map[string]string{},
+		pmiLn: &trackingListener{Listener: pmiLn, wg: &j.wg, conns: map[*trackedConn]bool{}}}
+	for _, s := range j.slots {
+		if !s.remote || rs.advertise[s.host] != "" {
+			continue
+		}
+		switch {
+		case j.cfg.PMIAddr != "":
+			rs.advertise[s.host] = j.cfg.PMIAddr
+		case bind != "":
+			rs.advertise[s.host] = bind
+		default:
+			rs.advertise[s.host] = routeSource(s.host)
+		}
+	}
+	return rs, nil
+}
+
+func (rs *remoteService) pmiAddr(host string) string {
+	return net.JoinHostPort(rs.advertise[host], strconv.Itoa(rs.pmiLn.Addr().(*net.TCPAddr).Port))
+}
+
+func (rs *remoteService) watchAddr(host string) string {
+	return net.JoinHostPort(rs.advertise[host], strconv.Itoa(rs.watchLn.Addr().(*net.TCPAddr).Port))
+}
+
+// start serves both ports until stop. Every goroutine is in j.wg.
+func (rs *remoteService) start(ctx context.Context) {
+	rs.j.wg.Go(func() { rs.j.server.ServePort(ctx, rs.pmiLn, rs.pmiDone) })
+	rs.j.wg.Go(rs.acceptWatches)
+}
+
+// pmiDone is told how each connection to the PMI port ended; every
+// connection trackingListener accepted gets exactly one call. An abort is
+// the supervisor's business (at most one per rank: only the connection
+// that claimed a rank serves its requests, so events has room for it);
+// other problems only go in the job's report.
+func (rs *remoteService) pmiDone(rank int, end pmi.End, err error) {
+	defer rs.j.wg.Done()
+	if rank >= 0 && end.Kind == pmi.EndAborted {
+		rs.j.events <- event{rank: rank, end: end}
+		return
+	}
+	if err == nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.serveErrs) < maxServeErrs {
+		rs.serveErrs = append(rs.serveErrs, fmt.Errorf("PMI port: %w", err))
+	} else {
+		rs.moreErrs++
+	}
+}
+
+// acceptWatches keeps every watch connection that names a remote rank.
+func (rs *remoteService) acceptWatches() {
+	for {
+		nc, err := rs.watchLn.Accept()
+		if err != nil {
+			return // closed by closeWatches
+		}
+		rs.mu.Lock()
+		if rs.watchClosed || len(rs.watches) >= 4*len(rs.j.slots) {
+			rs.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		rs.watches = append(rs.watches, nc)
+		rs.mu.Unlock()
+		rs.j.wg.Go(func() {
+			if !rs.validWatch(nc) {
+				nc.Close()
+			}
+		})
+	}
+}
+
+// validWatch reads the rank a watch connection names.
+func (rs *remoteService) validWatch(nc net.Conn) bool {
+	nc.SetReadDeadline(time.Now().Add(watchLineTimeout))
+	line, err := bufio.NewReaderSize(nc, 16).ReadString('\n')
+	if err != nil {
+		return false
+	}
+	r, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || r < 0 || r >= len(rs.j.slots) || !rs.j.slots[r].remote {
+		return false
+	}
+	return nc.SetReadDeadline(time.Time{}) == nil
+}
+
+// closeWatches closes every watch connection: the remote ranks still
+// running kill themselves. Safe to call more than once.
+func (rs *remoteService) closeWatches() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.watchClosed {
+		return
+	}
+	rs.watchClosed = true
+	rs.watchLn.Close()
+	for _, nc := range rs.watches {
+		nc.Close()
+	}
+}
+
+// stopAccepting closes the PMI listener; connections being served go on.
+func (rs *remoteService) stopAccepting() { rs.pmiLn.Close() }
+
+// cutOff closes every PMI connection still open (an opening in progress
+// does not watch ctx).
+func (rs *remoteService) cutOff() { rs.pmiLn.closeConns() }
+
+// problems returns what went wrong on the PMI port, for the job's report.
+func (rs *remoteService) problems() []error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	errs := slices.Clone(rs.serveErrs)
+	if rs.moreErrs > 0 {
+		errs = append(errs, fmt.Errorf("PMI port: %d more problems", rs.moreErrs))
+	}
+	return errs
+}
+
+// trackingListener counts the connections it accepts in wg (each is
+// released by its ServePort done call) and can close all those still open.
+type trackingListener struct {
+	net.Listener
+	wg *sync.WaitGroup
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[*trackedConn]bool
+	closed bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		nc.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: nc, l: l}
+	l.conns[tc] = true
+	l.wg.Add(1) // Done in remoteService.pmiDone
+	return tc, nil
+}
+
+func (l *trackingListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+func (l *trackingListener) closeConns() {
+	l.mu.Lock()
+	conns := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// trackedConn leaves its listener's set when closed.
+type trackedConn struct {
+	net.Conn
+	l *trackingListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// bindAddr is the address to listen on: GORUN_IFACE's first address, or ""
+// (every interface).
+func bindAddr(iface string) (string, error) {
+	if iface == "" {
+		return "", nil
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return "", fmt.Errorf("GORUN_IFACE=%s: %w", iface, err)
+	}
+	ips := usableIPs(ifi)
+	if len(ips) == 0 {
+		return "", fmt.Errorf("GORUN_IFACE=%s has no usable address", iface)
+	}
+	return ips[0], nil
+}
+
+// routeSource is the address of this machine that the kernel's routes use
+// to reach host (a UDP socket is connected, which sends nothing), or the
+// first non-loopback address of an interface that is up (IPv4 first) when
+// host cannot be resolved here (an ssh alias, say); this machine's host
+// name as the last resort.
+func routeSource(host string) string {
+	if _, h, ok := strings.Cut(host, "@"); ok { // user@host
+		host = h
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	if c, err := d.Dial("udp", net.JoinHostPort(host, "9")); err == nil {
+		ip := c.LocalAddr().(*net.UDPAddr).IP
+		c.Close()
+		return ip.String()
+	}
+	var v4, v6 []string
+	ifs, _ := net.Interfaces()
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		for _, ip := range usableIPs(&ifi) {
+			if strings.Contains(ip, ":") {
+				v6 = append(v6, ip)
+			} else {
+				v4 = append(v4, ip)
+			}
+		}
+	}
+	if all := append(v4, v6...); len(all) > 0 {
+		return all[0]
+	}
+	name, _ := os.Hostname()
+	return name
+}
+
+// usableIPs lists an interface's addresses, leaving out link-local ones
+// (they need a zone).
+func usableIPs(ifi *net.Interface) []string {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsLinkLocalMulticast() {
+			continue
+		}
+		out = append(out, ipn.IP.String())
+	}
+	return out
+}
