@@ -106,8 +106,10 @@ func TestMultiHostFailure(t *testing.T) {
 // remoteHere is a launch command for ranks of "other hosts" that run on this machine: the
 // shell starts the rank in the background and waits, so that killing the launch command (as
 // gorun does on a failure, or the kernel when gorun dies) leaves the rank running without it,
-// as ssh leaves a remote command. Only the rank's watch connection to gorun can end it.
-const remoteHere = `sh -c '"$@" & wait' {host}`
+// as ssh leaves a remote command. Only the rank's watch connection to gorun can end it. (The
+// rank's standard input, where gorun puts the job key, is kept on descriptor 3 first: a
+// background job's input is /dev/null before its own redirections apply.)
+const remoteHere = `sh -c 'exec 3<&0; "$@" <&3 3<&- & wait' {host}`
 
 // TestRemoteRanksDieWithGorun: remote ranks whose launch command is gone die when the job
 // ends (canceled here, in a launcher that goes on living) and when gorun itself is killed.

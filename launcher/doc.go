@@ -70,9 +70,9 @@
 //	GORUN_WATCH=host:port the rank connects there and kills itself when the
 //	                      connection closes: when the job ends, normally or
 //	                      not, or the launcher dies
-//	GORUN_JOB_KEY=        empty: a key on a command line would show in ps,
-//	                      so rank 0 makes the key and the ranks share it
-//	                      through the PMI key-value space, as under Hydra
+//	GORUN_JOB_KEY=stdin   the key is the first line of the launch command's
+//	                      standard input (a command line would show it in
+//	                      ps); the rank proves it when it joins the PMI port
 //
 // The launcher listens for PMI_PORT and GORUN_WATCH on every interface, or
 // on GORUN_IFACE's first address; the host it advertises is Config.PMIAddr,

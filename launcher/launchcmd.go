@@ -144,7 +144,7 @@ func (j *job) launchCommand(r int) *exec.Cmd {
 // the rank's variables, then the program and its arguments. ssh does not
 // forward the environment, so the variables travel on the command line:
 // gorun's own GORUN_* settings (and GOMAXPROCS if set), Config.Env, then
-// the job's. The job key is not among them (see newJob).
+// the job's. The job key is not among them: it travels on standard input (see startRank).
 func (j *job) remoteArgv(r int) []string {
 	s := j.slots[r]
 	argv := []string{"env"}
@@ -161,7 +161,7 @@ func (j *job) remoteArgv(r int) []string {
 		"PMI_RANK="+strconv.Itoa(r),
 		"PMI_SIZE="+strconv.Itoa(j.cfg.N),
 		"GORUN_JOBID="+j.id,
-		"GORUN_JOB_KEY=", // empty: the ranks make the key (see newJob)
+		"GORUN_JOB_KEY=stdin", // the key is the first line of the launch command's input
 		"GORUN_WATCH="+j.remote.watchAddr(s.host),
 		"GORUN_LOCAL_RANK="+strconv.Itoa(s.local),
 		"GORUN_LOCAL_SIZE="+strconv.Itoa(s.localSize),

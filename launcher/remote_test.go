@@ -42,9 +42,12 @@ func TestRemoteRanks(t *testing.T) {
 		if remote != (m[8] != "") || remote != (m[3] == "") {
 			t.Errorf("rank %s: PMI_FD=%q PMI_PORT=%q; want a port exactly for ranks 2 and 3", m[1], m[3], m[8])
 		}
-		if m[5] != "" {
-			t.Errorf("rank %s got GORUN_JOB_KEY %q: with remote ranks the ranks make the key", m[1], m[5])
+		if remote && m[5] != "stdin" || !remote && len(m[5]) != 64 {
+			t.Errorf("rank %s got GORUN_JOB_KEY %q: want the key itself locally, \"stdin\" remotely", m[1], m[5])
 		}
+	}
+	if n := strings.Count(out, "stdin key bytes=32\n"); n != 2 {
+		t.Errorf("%d remote ranks read a 32-byte key from standard input, want 2", n)
 	}
 	want := map[string]string{"0": "/0/2/false", "1": "/1/2/false", "2": "fake-b/0/2/true", "3": "fake-b/1/2/true"}
 	got := map[string]string{}

@@ -138,15 +138,14 @@ func newJob(cfg Config, prog string) (*job, error) {
 	if len(cfg.Hosts) > 0 {
 		mapping = processMapping(j.slots)
 	}
-	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname(), ProcessMapping: mapping})
+	key, _ := hex.DecodeString(j.key)
+	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname(), ProcessMapping: mapping, Key: key})
 	if err != nil {
 		return nil, err
 	}
 	if remote {
-		// A key on a command line would show in ps on this machine: the
-		// ranks make one and share it through the job's key-value space, as
-		// they do under Hydra or Slurm.
-		j.key = ""
+		// Remote ranks get the key on their launch command's standard input (a command line
+		// would show it in ps on both machines) and prove it when they join over TCP.
 		if j.launch, err = parseLaunchCmd(cfg.LaunchCmd); err != nil {
 			return nil, err
 		}

@@ -78,10 +78,23 @@ func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 	// Pdeathsig when the thread that forked the child exits, hence
 	// job.spawn's locked thread.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdin io.Reader
 	if r == 0 && j.cfg.Stdin != nil {
-		cmd.Stdin = j.cfg.Stdin
-		// A non-*os.File Stdin is copied by exec's goroutine; once rank 0
-		// has exited, Wait waits for that copy at most this long.
+		stdin = j.cfg.Stdin
+	}
+	if sl.remote {
+		// The job key, as the first line (see rank's launcherKey), then rank 0's input.
+		key := strings.NewReader(j.key + "\n")
+		if stdin != nil {
+			stdin = io.MultiReader(key, stdin)
+		} else {
+			stdin = key
+		}
+	}
+	if stdin != nil {
+		cmd.Stdin = stdin
+		// A non-*os.File Stdin is copied by exec's goroutine; once the rank has
+		// exited, Wait waits for that copy at most this long.
 		cmd.WaitDelay = j.cfg.Grace
 	}
 	var mask *unix.CPUSet // nil: the rank inherits the launcher's mask
@@ -145,11 +158,6 @@ func (j *job) rankEnv(r int) []string {
 		"GORUN_LOCAL_SIZE="+strconv.Itoa(sl.localSize),
 		"GORUN_CPUS="+cpus,
 	)
-	if j.key == "" {
-		// The ranks make the key themselves (see newJob): an inherited or
-		// configured one would make this rank skip their exchange.
-		return append(env, "GORUN_JOB_KEY=")
-	}
 	return append(env, "GORUN_JOB_KEY="+j.key)
 }
 

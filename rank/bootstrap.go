@@ -25,7 +25,11 @@ const (
 // connect to the peers.
 func (w *World) bootstrap() error {
 	getenv := w.cfg.Getenv
-	client, rdv, err := joinJob(getenv, w.cfg.ConnectTimeout)
+	key, err := pmi.JobKey(getenv, os.Stdin)
+	if err != nil {
+		return err
+	}
+	client, rdv, err := joinJob(getenv, key, w.cfg.ConnectTimeout)
 	if errors.Is(err, pmi.ErrNoLauncher) {
 		return w.singleton()
 	}
@@ -51,9 +55,10 @@ func (w *World) bootstrap() error {
 		usable: machine.UsableCPUs(),
 	}
 
-	key, err := jobKey(getenv, client)
-	if err != nil {
-		return err
+	if key == nil {
+		if key, err = sharedKey(client); err != nil {
+			return err
+		}
 	}
 	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m}
 	listen, ips, err := tcpListen(getenv)
@@ -284,18 +289,10 @@ func unixName(kvsname string, rank int) string {
 	return fmt.Sprintf("@gorun-%s-%d-%s", unsafeNameChars.ReplaceAllString(kvsname, "_"), rank, hex.EncodeToString(r[:]))
 }
 
-// jobKey returns the job secret: the one the launcher passed (GORUN_JOB_KEY, hex), or, under a
-// launcher that knows nothing of gorun (Hydra, Slurm), one that rank 0 makes and shares through
-// the key-value store, which only the job's ranks can read. That exchange costs one extra
-// barrier, since a put becomes visible only after one.
-func jobKey(getenv func(string) string, client *pmi.Client) ([]byte, error) {
-	if v := getenv("GORUN_JOB_KEY"); v != "" {
-		key, err := hex.DecodeString(v)
-		if err != nil || len(key) < 16 {
-			return nil, errors.New("GORUN_JOB_KEY is not a hex key of at least 16 bytes")
-		}
-		return key, nil
-	}
+// sharedKey is the job secret under a launcher that passed none (Hydra, Slurm): rank 0 makes
+// one and shares it through the key-value store, which only the job's ranks can read. That
+// exchange costs one extra barrier, since a put becomes visible only after one.
+func sharedKey(client *pmi.Client) ([]byte, error) {
 	if client.Rank() == 0 {
 		k := make([]byte, 32)
 		rand.Read(k)

@@ -39,9 +39,11 @@ type rendezvousSpec struct {
 }
 
 // joinJob connects to the job's key-value service, serving it first if this is rank 0 of a
-// job that uses gorun's own rendezvous. It returns pmi.ErrNoLauncher if there is no job.
-func joinJob(getenv func(string) string, timeout time.Duration) (*pmi.Client, *rendezvous, error) {
-	c, err := pmi.Connect(getenv)
+// job that uses gorun's own rendezvous. It returns pmi.ErrNoLauncher if there is no job. key
+// is the job's secret if the launcher passed one: a rank joining over TCP proves with it that
+// it is the rank it claims (pmi.PortToken).
+func joinJob(getenv func(string) string, key []byte, timeout time.Duration) (*pmi.Client, *rendezvous, error) {
+	c, err := pmi.ConnectWithKey(getenv, key)
 	if !errors.Is(err, pmi.ErrNoLauncher) {
 		return c, nil, err
 	}
@@ -57,7 +59,7 @@ func joinJob(getenv func(string) string, timeout time.Duration) (*pmi.Client, *r
 	}
 	conn, err := dialRendezvous(spec, timeout)
 	if err == nil {
-		c, err = pmi.Join(conn, spec.rank)
+		c, err = pmi.Join(conn, spec.rank, "")
 	}
 	if err != nil {
 		if srv != nil {

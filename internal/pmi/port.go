@@ -3,6 +3,9 @@ package pmi
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
@@ -25,6 +28,12 @@ const portTimeout = 30 * time.Second
 
 // dialPort joins the job at PMI_PORT with PMI_ID.
 func dialPort(getenv func(string) string) (*Client, error) {
+	return DialPort(getenv, "")
+}
+
+// DialPort joins the job at PMI_PORT with PMI_ID, proving with token (if not empty) that
+// this rank is the one the server expects (see PortToken).
+func DialPort(getenv func(string) string, token string) (*Client, error) {
 	id, err := strconv.Atoi(getenv("PMI_ID"))
 	if err != nil || id < 0 {
 		return nil, fmt.Errorf("pmi: PMI_PORT is set but PMI_ID=%q is not a rank", getenv("PMI_ID"))
@@ -33,16 +42,26 @@ func dialPort(getenv func(string) string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pmi: connect to PMI_PORT=%s: %w", getenv("PMI_PORT"), err)
 	}
-	return Join(conn, id)
+	return Join(conn, id, token)
 }
 
-// Join runs the PMI-over-a-stream opening (initack with id) and the PMI-1 handshake over
-// conn, a connection to a server that ServePort serves. The Client owns conn from now on; it
-// is closed if Join fails.
-func Join(conn net.Conn, id int) (*Client, error) {
+// PortToken is what rank proves it holds the job's key with when it joins over TCP: an
+// HMAC of the rank under the key. A server that knows the key (gorun) accepts only ranks
+// that present it, so a stranger that reaches its port can neither take a rank's place nor
+// read the key-value space.
+func PortToken(key []byte, rank int) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "gorun-pmi-port:%d", rank)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Join runs the PMI-over-a-stream opening (initack with id, and token if not empty) and the
+// PMI-1 handshake over conn, a connection to a server that ServePort serves. The Client owns
+// conn from now on; it is closed if Join fails.
+func Join(conn net.Conn, id int, token string) (*Client, error) {
 	c := &Client{conn: conn, rd: newLineReader(conn), buf: make([]byte, 0, MaxLine)}
 	conn.SetDeadline(time.Now().Add(portTimeout))
-	if err := c.initack(id); err != nil {
+	if err := c.initack(id, token); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -55,9 +74,13 @@ func Join(conn net.Conn, id int) (*Client, error) {
 }
 
 // initack sends the opening and reads the server's initack and settings.
-func (c *Client) initack(id int) error {
+func (c *Client) initack(id int, token string) error {
+	req := msg("initack", "pmiid", strconv.Itoa(id))
+	if token != "" {
+		req = msg("initack", "pmiid", strconv.Itoa(id), "token", token)
+	}
 	var err error
-	if c.buf, err = writeMessage(c.conn, c.buf, msg("initack", "pmiid", strconv.Itoa(id))); err != nil {
+	if c.buf, err = writeMessage(c.conn, c.buf, req); err != nil {
 		return fmt.Errorf("pmi: send initack: %w", err)
 	}
 	r, err := readMessage(c.rd)
@@ -127,6 +150,12 @@ func (s *Server) acceptInitack(nc net.Conn) (int, net.Conn, error) {
 	rank, err := strconv.Atoi(v)
 	if err != nil || rank < 0 || rank >= s.size {
 		return 0, nil, fmt.Errorf("pmi: initack with pmiid=%q from %s", v, nc.RemoteAddr())
+	}
+	if len(s.key) > 0 {
+		token, _ := r.Get("token")
+		if !hmac.Equal([]byte(token), []byte(PortToken(s.key, rank))) {
+			return 0, nil, fmt.Errorf("pmi: connection from %s claiming rank %d does not hold the job key", nc.RemoteAddr(), rank)
+		}
 	}
 	var buf []byte
 	for _, m := range []Message{msg("initack"), msg("set", "size", strconv.Itoa(s.size)),

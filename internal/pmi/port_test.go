@@ -2,6 +2,7 @@ package pmi
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -63,6 +64,29 @@ func TestPortJoin(t *testing.T) {
 		if end := <-ends; end.Kind != EndFinalized {
 			t.Errorf("a connection ended %v", end.Kind)
 		}
+	}
+}
+
+func TestPortTokenIsRequiredWithAKey(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	s, _ := NewServer(ServerConfig{Size: 2, KVSName: "kvs", Key: key})
+	for _, tc := range []struct {
+		line string
+		ok   bool
+	}{
+		{"cmd=initack pmiid=1\n", false},
+		{"cmd=initack pmiid=1 token=" + PortToken([]byte("another key....."), 1) + "\n", false},
+		{"cmd=initack pmiid=1 token=" + PortToken(key, 0) + "\n", false},
+		{"cmd=initack pmiid=1 token=" + PortToken(key, 1) + "\n", true},
+	} {
+		a, b := net.Pipe()
+		go func() { b.Write([]byte(tc.line)); io.Copy(io.Discard, b) }()
+		_, _, err := s.acceptInitack(a)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.line, err)
+		}
+		a.Close()
+		b.Close()
 	}
 }
 

@@ -22,6 +22,9 @@ type ServerConfig struct {
 	// ProcessMapping is the value served for the key PMI_process_mapping.
 	// Empty means every rank on one node: (vector,(0,1,Size)).
 	ProcessMapping string
+	// Key, if set, is the job's secret: ranks joining over TCP (ServePort) must present
+	// PortToken(Key, rank) in their initack.
+	Key []byte
 }
 
 // Maxima the server advertises in get_maxes (they count C's NUL, as Hydra's
@@ -71,6 +74,7 @@ type End struct {
 type Server struct {
 	size               int
 	kvsname, mapping   string
+	key                []byte  // see ServerConfig.Key
 	maxesReply, kvsRep Message // constant replies
 
 	mu sync.Mutex // guards the fields below
@@ -107,7 +111,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("pmi: bad process mapping %q", cfg.ProcessMapping)
 	}
 	return &Server{
-		size: cfg.Size, kvsname: cfg.KVSName, mapping: cfg.ProcessMapping,
+		size: cfg.Size, kvsname: cfg.KVSName, mapping: cfg.ProcessMapping, key: cfg.Key,
 		maxesReply: msg("maxes", "rc", "0", "kvsname_max", strconv.Itoa(kvsnameMax),
 			"keylen_max", strconv.Itoa(keylenMax), "vallen_max", strconv.Itoa(vallenMax)),
 		kvsRep:  msg("my_kvsname", "rc", "0", "kvsname", cfg.KVSName),

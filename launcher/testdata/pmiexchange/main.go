@@ -24,6 +24,19 @@ func main() {
 	}
 }
 
+// connect joins as rank does: a rank started on another host reads the job key from the
+// first line of its standard input and proves it to gorun's TCP PMI server.
+func connect() (*pmi.Client, error) {
+	key, err := pmi.JobKey(os.Getenv, os.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("GORUN_JOB_KEY") == "stdin" {
+		fmt.Printf("stdin key bytes=%d\n", len(key))
+	}
+	return pmi.ConnectWithKey(os.Getenv, key)
+}
+
 func run(abortRank, code int) error {
 	fmt.Printf("env rank=%s size=%s fd=%s jobid=%s key=%s extra=%s inherited=%s pmi_port=%s\n",
 		os.Getenv("PMI_RANK"), os.Getenv("PMI_SIZE"), os.Getenv("PMI_FD"), os.Getenv("GORUN_JOBID"),
@@ -32,7 +45,7 @@ func run(abortRank, code int) error {
 	fmt.Printf("where rank=%s host=%s local=%s/%s watch=%v\n", os.Getenv("PMI_RANK"),
 		os.Getenv("GORUN_TEST_HOST"), os.Getenv("GORUN_LOCAL_RANK"), os.Getenv("GORUN_LOCAL_SIZE"),
 		os.Getenv("GORUN_WATCH") != "")
-	c, err := pmi.Connect(os.Getenv)
+	c, err := connect()
 	if err != nil {
 		return err
 	}

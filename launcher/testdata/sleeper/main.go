@@ -40,7 +40,12 @@ func main() {
 	if *meet {
 		// A loaded machine may start some ranks late; a failure before they announce
 		// themselves would race with the test reading their pids.
-		c, err := pmi.Connect(os.Getenv)
+		key, err := pmi.JobKey(os.Getenv, os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		c, err := pmi.ConnectWithKey(os.Getenv, key)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
