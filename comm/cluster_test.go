@@ -239,6 +239,10 @@ func TestStrangerCannotInject(t *testing.T) {
 	if !strings.Contains(out.String(), "guard: nothing delivered from outside; 2 ranks still talk") {
 		t.Errorf("no success line:\n%s", out.String())
 	}
+	// Refusals are reported, not only counted.
+	if !strings.Contains(out.String(), "gorun: rank 0 refused a connection from 127.0.0.1:") {
+		t.Errorf("the refused connections were not reported:\n%s", out.String())
+	}
 	waitNoProcesses(t, prog)
 }
 

@@ -23,3 +23,7 @@ func (c *Comm) Stats() map[string]TransportStats {
 	}
 	return out
 }
+
+// Refused is how many connections this rank has dropped since Init because they did not
+// prove they hold the job's key (each is also reported on stderr, the first few of them).
+func (c *Comm) Refused() int64 { return c.w.Refused() }

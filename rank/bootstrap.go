@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"regexp"
 
@@ -60,7 +62,7 @@ func (w *World) bootstrap() error {
 			return err
 		}
 	}
-	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m}
+	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m, Refused: w.refused}
 	listen, ips, err := tcpListen(getenv)
 	if err != nil {
 		return err
@@ -105,7 +107,43 @@ func (w *World) bootstrap() error {
 	if err := w.startShm(machine.LineSize, client.KVSName()); err != nil {
 		return err
 	}
-	return w.connect(map[string]*sock.Net{"tcp": tcp, "unix": unixNet})
+	if err := w.connect(map[string]*sock.Net{"tcp": tcp, "unix": unixNet}); err != nil {
+		return err
+	}
+	if w.rank == 0 && getenv("GORUN_EXPLAIN") == "1" {
+		w.explainPeers(os.Stderr)
+	}
+	return nil
+}
+
+// refusals caps how many refused connections a rank reports on stderr.
+const refusals = 10
+
+// refused reports a connection dropped because it failed the handshake. This (and
+// GORUN_EXPLAIN) is where the runtime writes to stderr on its own: a process that connects to
+// a rank without the job's key is an event an operator must hear of, not a program error to
+// return. Every refusal is counted (Refused); the first few are reported.
+func (w *World) refused(from net.Addr, err error) {
+	if n := w.refusedCount.Add(1); n <= refusals {
+		fmt.Fprintf(os.Stderr, "gorun: rank %d refused a connection from %v: %v\n", w.rank, from, err)
+	}
+}
+
+// explainPeers writes how this rank reaches every other (GORUN_EXPLAIN=1).
+func (w *World) explainPeers(out io.Writer) {
+	fmt.Fprintf(out, "rank %d (node %d of %d) reaches:\n", w.rank, w.NodeOf(w.rank), w.node.nodeCount)
+	for r, p := range w.peers {
+		if r == w.rank {
+			continue
+		}
+		addr := ""
+		for _, n := range w.nets {
+			if a := n.PeerAddr(r); a != "" {
+				addr = " at " + a
+			}
+		}
+		fmt.Fprintf(out, "  rank %d (node %d): %s%s\n", r, p.card.nodeIndex, p.path, addr)
+	}
 }
 
 // startShm joins the node segment if any peer talks to this rank through shared memory.
@@ -198,6 +236,12 @@ func (w *World) buildPeers(cards []card) {
 		w.spin = defaultSpin
 		if w.node.oversubscribed {
 			w.spin = -1
+		}
+		if w.node.nodeCount > 1 && len(w.node.localRanks) > 1 && w.cfg.Transport != "tcp" && w.cfg.Transport != "unix" {
+			// Shared-memory and socket peers: a driver that spins keeps the socket reader
+			// goroutines off its CPU (Go polls the network when a P is idle, or every 10 ms),
+			// so it spins briefly and then sleeps in the netpoller, which wakes for either.
+			w.spin = min(w.spin, mixedSpin)
 		}
 	}
 	if w.yields == 0 && w.node.oversubscribed {

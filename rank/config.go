@@ -35,6 +35,7 @@ type Config struct {
 
 const (
 	defaultSpin           = 10 * time.Millisecond
+	mixedSpin             = 50 * time.Microsecond
 	defaultYields         = 32
 	defaultConnectTimeout = 60 * time.Second
 )

@@ -52,6 +52,8 @@ type World struct {
 
 	requests sync.Pool // *Request, for blocking calls
 
+	refusedCount atomic.Int64 // connections dropped because they failed the handshake
+
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool
@@ -332,6 +334,9 @@ func (w *World) Sendrecv(ctx uint32, send []byte, dst, stag int, recv []byte, sr
 	}
 	return st, serr
 }
+
+// Refused is how many connections this rank dropped because they failed the handshake.
+func (w *World) Refused() int64 { return w.refusedCount.Load() }
 
 // Stats sums, per path ("self", "shm", "unix", "tcp"), what this rank has sent since Init.
 func (w *World) Stats() map[string]transport.Counters {

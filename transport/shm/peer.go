@@ -543,6 +543,11 @@ func (p *peer) lose(err error) {
 func (p *peer) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// A batch still held would never reach the peer, which may be waiting for it (the last
+	// messages of the world's final barrier, say).
+	if p.lost == nil && p.flushLocked() {
+		p.t.notify(p, true)
+	}
 	p.closed = true
 	if p.flushTimer != nil {
 		p.flushTimer.Stop()

@@ -168,7 +168,7 @@ func (t *Transport) Check() {
 		}
 		if p.pidfd < 0 {
 			if err := unix.Kill(p.pid, 0); errors.Is(err, unix.ESRCH) {
-				p.lose(errors.New("process exited"))
+				t.exited(p)
 			}
 			continue
 		}
@@ -189,8 +189,18 @@ func (t *Transport) Check() {
 		}
 		for _, p := range t.list {
 			if p.pidfd == int(fd.Fd) {
-				p.lose(errors.New("process exited"))
+				t.exited(p)
 			}
 		}
 	}
+}
+
+// exited handles a local rank whose process has gone. What it published before exiting is
+// still in the ring (a rank that finished its part exits while others take its last
+// messages), so that is taken first; only then is the peer lost, failing whatever still
+// waits on it.
+func (t *Transport) exited(p *peer) {
+	for t.drain(p) || p.nFetch.Load() > 0 && p.pumpIn() {
+	}
+	p.lose(errors.New("process exited"))
 }

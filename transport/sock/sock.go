@@ -32,6 +32,9 @@ type Config struct {
 	// transport.MaxEager. Zero means DefaultEagerLimit.
 	EagerLimit int
 	Sink       transport.Sink
+	// Refused, if set, is told of every connection dropped because it failed the handshake
+	// (who connected, and why), from the goroutine that accepted it.
+	Refused func(from net.Addr, err error)
 }
 
 // DefaultEagerLimit is where sockets switch from eager to rendezvous when nothing is tuned.
@@ -210,6 +213,9 @@ func (n *Net) acceptLoop() {
 				nc.Close()
 				n.refused.Add(1)
 				n.lastRefusal.Store(err)
+				if n.cfg.Refused != nil {
+					n.cfg.Refused(nc.RemoteAddr(), err)
+				}
 			}
 		}()
 	}
@@ -250,6 +256,16 @@ func (n *Net) add(peer int, nc net.Conn) error {
 	default:
 	}
 	return nil
+}
+
+// PeerAddr returns the address of the connection to peer ("" if there is none).
+func (n *Net) PeerAddr(peer int) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.conns[peer]; ok {
+		return c.nc.RemoteAddr().String()
+	}
+	return ""
 }
 
 // Endpoint returns the way to peer, or nil if there is no connection to it.
