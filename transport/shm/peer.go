@@ -230,6 +230,11 @@ func (p *peer) batchLocked(pos uint64) bool {
 	return p.heldCount >= p.t.cfg.BatchLimit && p.flushLocked()
 }
 
+// overdueLocked reports whether the open batch has been held for FlushTimeout or longer.
+func (p *peer) overdueLocked() bool {
+	return p.held && time.Now().UnixNano()-p.heldSince.Load() >= int64(p.t.cfg.FlushTimeout)
+}
+
 // flushLocked publishes the open batch, if any, and reports whether there was one.
 func (p *peer) flushLocked() bool {
 	if !p.held {
@@ -290,14 +295,18 @@ func (p *peer) putLocked(r outRecord) {
 		p.sent.Messages++
 		p.sent.Bytes += binary.LittleEndian.Uint64(r.body[0:])
 	}
+	flushed := false
 	if len(p.queue) == 0 {
 		batch := r.kind == recEager && p.t.cfg.BatchLimit > 1
-		if !batch {
-			p.flushLocked() // anything else publishes the open batch first
+		// Anything but an eager record publishes the open batch first; so does an eager record
+		// that finds the batch overdue. The send path enforces the timeout itself because a
+		// sender that never blocks keeps Go's timers, and so flushTimer, from running.
+		if !batch || p.overdueLocked() {
+			flushed = p.flushLocked()
 		}
 		pos, ok := p.tx.writeHeld(batch && !p.held, r.kind, r.ctx, r.tag, r.body[:r.bodyLen], r.payload)
 		if ok {
-			publish := !batch || p.batchLocked(pos)
+			publish := !batch || p.batchLocked(pos) || flushed
 			p.mu.Unlock()
 			if publish {
 				p.t.notify(p, true)
@@ -312,6 +321,9 @@ func (p *peer) putLocked(r outRecord) {
 	p.queued.Store(int32(len(p.queue)))
 	p.tx.requestSpace()
 	p.mu.Unlock()
+	if flushed {
+		p.t.notify(p, true)
+	}
 }
 
 // flush writes queued records while there is room; the driver calls it.
