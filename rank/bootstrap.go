@@ -102,7 +102,7 @@ func (w *World) bootstrap() error {
 	w.buildPeers(cards)
 	if w.rank == 0 && getenv("GORUN_EXPLAIN") == "1" {
 		// An explicit request for diagnostics: the one place the runtime prints.
-		Explain(os.Stderr, w.cfg.Tuning, explainSizes)
+		Explain(os.Stderr, w.cfg.Tuning, ExplainSizes)
 	}
 	if err := w.startShm(machine.LineSize, client.KVSName()); err != nil {
 		return err
@@ -253,9 +253,6 @@ func (w *World) buildPeers(cards []card) {
 	}
 	w.peers[w.rank].ep = &selfEndpoint{m: w.m, eagerLimit: selfEagerLimit}
 }
-
-// explainSizes are the message sizes GORUN_EXPLAIN=1 reports on.
-var explainSizes = []int{0, 8, 64, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20}
 
 // selfEagerLimit: messages to oneself up to this size are copied into the unexpected queue
 // when no receive is posted; larger ones wait for the receive and are copied once.

@@ -9,6 +9,9 @@ import (
 	"github.com/gorun-hpc/gorun/transport/sock"
 )
 
+// ExplainSizes are the message sizes GORUN_EXPLAIN=1 and gorun --explain report on.
+var ExplainSizes = []int{0, 8, 64, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20}
+
 // Explain writes, for each message size, the protocol that the given tuning chooses on each
 // path: shared memory (for a node that is or is not oversubscribed) and sockets. It is what
 // gorun --explain and GORUN_EXPLAIN=1 print.

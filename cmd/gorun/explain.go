@@ -6,9 +6,6 @@ import (
 	"github.com/gorun-hpc/gorun/rank"
 )
 
-// explainSizes are the message sizes gorun --explain reports on.
-var explainSizes = []int{0, 8, 64, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20}
-
 // printExplain is `gorun --explain`: the protocol each size takes, with the thresholds a rank
 // started from this environment would use (environment, then tuning file, then defaults).
 func printExplain(w io.Writer, lookupEnv func(string) (string, bool)) error {
@@ -17,5 +14,5 @@ func printExplain(w io.Writer, lookupEnv func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	return rank.Explain(w, t, explainSizes)
+	return rank.Explain(w, t, rank.ExplainSizes)
 }
