@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/netaddr"
 	"github.com/gorun-hpc/gorun/internal/pmi"
 )
 
@@ -269,13 +270,9 @@ func bindAddr(iface string) (string, error) {
 	if iface == "" {
 		return "", nil
 	}
-	ifi, err := net.InterfaceByName(iface)
+	ips, err := netaddr.Interface(iface)
 	if err != nil {
-		return "", fmt.Errorf("GORUN_IFACE=%s: %w", iface, err)
-	}
-	ips := usableIPs(ifi)
-	if len(ips) == 0 {
-		return "", fmt.Errorf("GORUN_IFACE=%s has no usable address", iface)
+		return "", err
 	}
 	return ips[0], nil
 }
@@ -295,41 +292,9 @@ func routeSource(host string) string {
 		c.Close()
 		return ip.String()
 	}
-	var v4, v6 []string
-	ifs, _ := net.Interfaces()
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		for _, ip := range usableIPs(&ifi) {
-			if strings.Contains(ip, ":") {
-				v6 = append(v6, ip)
-			} else {
-				v4 = append(v4, ip)
-			}
-		}
-	}
-	if all := append(v4, v6...); len(all) > 0 {
-		return all[0]
+	if ips, _, err := netaddr.Local(); err == nil && len(ips) > 0 {
+		return ips[0]
 	}
 	name, _ := os.Hostname()
 	return name
-}
-
-// usableIPs lists an interface's addresses, leaving out link-local ones
-// (they need a zone).
-func usableIPs(ifi *net.Interface) []string {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsLinkLocalMulticast() {
-			continue
-		}
-		out = append(out, ipn.IP.String())
-	}
-	return out
 }

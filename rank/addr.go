@@ -1,11 +1,10 @@
 package rank
 
 import (
-	"fmt"
 	"net"
-	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/gorun-hpc/gorun/internal/netaddr"
 )
 
 // Where a rank listens for TCP and which addresses it tells its peers. With GORUN_IFACE set,
@@ -19,58 +18,17 @@ import (
 // port).
 func tcpListen(getenv func(string) string) (string, []string, error) {
 	if name := getenv("GORUN_IFACE"); name != "" {
-		ifi, err := net.InterfaceByName(name)
+		ips, err := netaddr.Interface(name)
 		if err != nil {
-			return "", nil, fmt.Errorf("GORUN_IFACE=%s: %w", name, err)
-		}
-		ips := interfaceIPs(ifi)
-		if len(ips) == 0 {
-			return "", nil, fmt.Errorf("GORUN_IFACE=%s has no address", name)
+			return "", nil, err
 		}
 		return net.JoinHostPort(ips[0], "0"), ips, nil
 	}
-	ifs, err := net.Interfaces()
+	ips, loop, err := netaddr.Local()
 	if err != nil {
 		return "", nil, err
 	}
-	var ips, loop []string
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagUp == 0 {
-			continue
-		}
-		if ifi.Flags&net.FlagLoopback != 0 {
-			loop = append(loop, interfaceIPs(&ifi)...)
-			continue
-		}
-		ips = append(ips, interfaceIPs(&ifi)...)
-	}
-	slices.SortStableFunc(ips, func(a, b string) int { return v6(a) - v6(b) })
 	return ":0", append(ips, loop...), nil
-}
-
-// interfaceIPs lists the usable addresses of an interface (link-local IPv6 needs a zone and is
-// left out).
-func interfaceIPs(ifi *net.Interface) []string {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsLinkLocalMulticast() {
-			continue
-		}
-		out = append(out, ipn.IP.String())
-	}
-	return out
-}
-
-func v6(ip string) int {
-	if strings.Contains(ip, ":") {
-		return 1
-	}
-	return 0
 }
 
 // dialAddrs is where to reach a peer that listens on port at ips: over loopback if it shares
