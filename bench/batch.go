@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gorun-hpc/gorun/launcher"
 )
 
 // Batching in shared memory, after the reference text: the producer gathers messages until
@@ -176,20 +173,12 @@ func (cfg *BatchConfig) job(ctx context.Context, s BatchSetting, name string, it
 		args = append(args, "-i", strconv.Itoa(iters))
 	}
 	args = append(args, extra...)
-	var stdout, stderr bytes.Buffer
-	errw := io.Writer(&stderr)
-	if cfg.Stderr != nil {
-		errw = io.MultiWriter(&stderr, cfg.Stderr)
-	}
-	err := launcher.Run(ctx, launcher.Config{
-		N: 2, Program: cfg.Program, Args: args,
-		Env:    append([]string{"GORUN_TRANSPORT=" + cfg.Transport}, s.env()...),
-		Stdout: &stdout, Stderr: errw, Timeout: cfg.JobTimeout,
-	})
+	env := append([]string{"GORUN_TRANSPORT=" + cfg.Transport}, s.env()...)
+	res, err := runPair(ctx, cfg.Program, args, env, cfg.Stderr, cfg.JobTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("batch %s, %s: %w\n%s", s, name, err, stderr.String())
+		return nil, fmt.Errorf("batch %s, %s: %w", s, name, err)
 	}
-	return ReadResult(&stdout)
+	return res, nil
 }
 
 // WriteText prints the comparison in OSU's spirit: a header, then a row per setting.

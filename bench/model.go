@@ -194,22 +194,33 @@ func (cfg *ModelConfig) runPath(ctx context.Context, p Path, tuning string) (*Re
 	args := []string{"latency", "--json", "--progress=off", "--warm-pass",
 		"-m", fmt.Sprintf("%d:%d", cfg.MinSize, hi),
 		"-i", strconv.Itoa(cfg.Iterations), "-x", strconv.Itoa(cfg.Warmup)}
+	env := append([]string{"GORUN_TUNING=" + tuning}, p.Env...)
+	res, err := runPair(ctx, cfg.Program, args, env, cfg.Stderr, cfg.JobTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("model: path %s: %w", p.Name, err)
+	}
+	return res, nil
+}
+
+// runPair runs program as a two-rank job with args and the extra environment env, and reads
+// the result it prints with --json. The job's stderr goes to tee as well, when given, and into
+// the error when the job fails.
+func runPair(ctx context.Context, program string, args, env []string, tee io.Writer, timeout time.Duration) (*Result, error) {
 	var stdout, stderr bytes.Buffer
 	errw := io.Writer(&stderr)
-	if cfg.Stderr != nil {
-		errw = io.MultiWriter(&stderr, cfg.Stderr)
+	if tee != nil {
+		errw = io.MultiWriter(&stderr, tee)
 	}
 	err := launcher.Run(ctx, launcher.Config{
-		N: 2, Program: cfg.Program, Args: args,
-		Env:    append([]string{"GORUN_TUNING=" + tuning}, p.Env...),
-		Stdout: &stdout, Stderr: errw, Timeout: cfg.JobTimeout,
+		N: 2, Program: program, Args: args, Env: env,
+		Stdout: &stdout, Stderr: errw, Timeout: timeout,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("model: path %s: %w\n%s", p.Name, err, stderr.String())
+		return nil, fmt.Errorf("%w\n%s", err, stderr.String())
 	}
 	res, err := ReadResult(&stdout)
 	if err != nil {
-		return nil, fmt.Errorf("model: path %s: reading the result: %w", p.Name, err)
+		return nil, fmt.Errorf("reading the result: %w", err)
 	}
 	return res, nil
 }

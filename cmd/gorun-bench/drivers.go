@@ -79,9 +79,37 @@ func printer(text string) func(io.Writer) {
 	return func(w io.Writer) { fmt.Fprint(w, text) }
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM, so the jobs a driver started are ended.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// driver is what a driver (model, batch) needs to start its jobs: this executable as their
+// program, a progress line, and a context that SIGINT or SIGTERM cancels, so that the jobs
+// it started are ended.
+type driver struct {
+	program  string
+	progress *bench.Progress
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func startDriver(progressMode string) (*driver, error) {
+	progress, err := bench.NewProgress(os.Stderr, progressMode)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	program, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return &driver{program: program, progress: progress, ctx: ctx, cancel: cancel}, nil
+}
+
+// writeReport prints a driver's report as text, or as indented JSON.
+func writeReport(w io.Writer, rep interface{ WriteText(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(w)
 }
 
 func runModel(args []string, stdout, stderr io.Writer) error {
@@ -110,27 +138,17 @@ func runModel(args []string, stdout, stderr io.Writer) error {
 	if paths != "" {
 		cfg.Paths = strings.Split(paths, ",")
 	}
-	var err error
-	if cfg.Progress, err = bench.NewProgress(os.Stderr, progress); err != nil {
-		return usageError{err}
-	}
-	if cfg.Program, err = os.Executable(); err != nil {
-		return err
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	rep, err := bench.Model(ctx, cfg)
+	d, err := startDriver(progress)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = rep.WriteText(stdout)
-	}
+	defer d.cancel()
+	cfg.Progress, cfg.Program = d.progress, d.program
+	rep, err := bench.Model(d.ctx, cfg)
 	if err != nil {
+		return err
+	}
+	if err := writeReport(stdout, rep, asJSON); err != nil {
 		return err
 	}
 	for _, p := range plots {
@@ -193,25 +211,17 @@ func runBatch(args []string, stdout, _ io.Writer) error {
 			cfg.Settings = append(cfg.Settings, bs)
 		}
 	}
-	var err error
-	if cfg.Progress, err = bench.NewProgress(os.Stderr, progress); err != nil {
-		return usageError{err}
-	}
-	if cfg.Program, err = os.Executable(); err != nil {
-		return err
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	rep, err := bench.Batching(ctx, cfg)
+	d, err := startDriver(progress)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	defer d.cancel()
+	cfg.Progress, cfg.Program = d.progress, d.program
+	rep, err := bench.Batching(d.ctx, cfg)
+	if err != nil {
+		return err
 	}
-	return rep.WriteText(stdout)
+	return writeReport(stdout, rep, asJSON)
 }
 
 func runPlot(args []string, stdout io.Writer) error {
