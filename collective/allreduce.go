@@ -21,23 +21,11 @@ func AllreduceRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 
 // allreduceRD is AllreduceRecursiveDoubling on tag, without the argument checks.
 func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
-	n, me := c.Size(), c.Rank()
-	if !sameSlice(send, recv) {
-		copy(recv, send)
-	}
-	if n == 1 || len(recv) == 0 {
-		return nil
-	}
-	tmp := alloc(len(recv))
-	f := newFold(n)
-	if err := foldIn(c, f, recv, tmp, r, tag); err != nil {
+	f, nr, tmp, done, err := enterFold(c, send, recv, r, tag)
+	if done || err != nil {
 		return err
 	}
-	nr := f.newRank(me)
-	if nr < 0 {
-		_, err := c.Recv(recv, me+1, tag) // the result, from the odd partner
-		return err
-	}
+	me := c.Rank()
 	// Invariant: before the step with mask m, acc holds the reduction over the aligned group
 	// of m active ranks that contains nr, which (through fold) is a run of consecutive ranks.
 	// Both partners of a step compute lower ⊕ higher with the operands in the same order
@@ -60,6 +48,30 @@ func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 		copy(recv, acc)
 	}
 	return foldOut(c, f, recv, tag)
+}
+
+// enterFold starts an allreduce over a power of two of ranks: it copies send into recv and
+// runs foldIn. It returns the fold, this rank's place in it (nr) and scratch of len(recv); or
+// done, when nothing is left for this rank to do: one rank, no data, or a rank folded out,
+// which has then received the result from its odd partner (foldOut's send).
+func enterFold(c Comm, send, recv []byte, r Reducer, tag int) (f fold, nr int, tmp []byte, done bool, err error) {
+	n, me := c.Size(), c.Rank()
+	if !sameSlice(send, recv) {
+		copy(recv, send)
+	}
+	if n == 1 || len(recv) == 0 {
+		return f, 0, nil, true, nil
+	}
+	tmp = alloc(len(recv))
+	f = newFold(n)
+	if err := foldIn(c, f, recv, tmp, r, tag); err != nil {
+		return f, 0, nil, true, err
+	}
+	if nr = f.newRank(me); nr < 0 {
+		_, err := c.Recv(recv, me+1, tag)
+		return f, nr, nil, true, err
+	}
+	return f, nr, tmp, false, nil
 }
 
 // foldIn runs the first step of a fold: an even rank below 2*rem sends buf to the odd rank

@@ -18,21 +18,8 @@ func AllreduceRabenseifner(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduce(send, recv, r); err != nil {
 		return err
 	}
-	n, me := c.Size(), c.Rank()
-	if !sameSlice(send, recv) {
-		copy(recv, send)
-	}
-	if n == 1 || len(recv) == 0 {
-		return nil
-	}
-	tmp := alloc(len(recv))
-	f := newFold(n)
-	if err := foldIn(c, f, recv, tmp, r, tagAllreduce); err != nil {
-		return err
-	}
-	nr := f.newRank(me)
-	if nr < 0 {
-		_, err := c.Recv(recv, me+1, tagAllreduce)
+	f, nr, tmp, done, err := enterFold(c, send, recv, r, tagAllreduce)
+	if done || err != nil {
 		return err
 	}
 	// Chunk j covers elements [j*count/p, (j+1)*count/p): balanced to one element.
