@@ -17,12 +17,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/launcher"
 	"github.com/gorun-hpc/gorun/transport"
 )
@@ -117,7 +117,7 @@ func TestRemoteRanksDieWithGorun(t *testing.T) {
 	prog := jobtest.Program(t, "./testdata/cluster")
 	hosts := []launcher.Host{{Name: "localhost", Slots: 1}, {Name: "fake-a", Slots: 2}}
 	t.Run("job ended", func(t *testing.T) {
-		var out lockedBuffer
+		var out syncbuf.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var runErr error
@@ -179,7 +179,7 @@ func TestStrangerCannotInject(t *testing.T) {
 	}
 	defer stdinR.Close()
 	defer stdinW.Close()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	var runErr error
 	finished := make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -361,22 +361,4 @@ func waitNoProcesses(t *testing.T, prog string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// lockedBuffer is an io.Writer safe for the launcher's concurrent writes and the test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/syncbuf"
 )
 
 // TestKilledRankLeavesNoSegmentFile: a rank killed while its /dev/shm fallback segment still
@@ -13,7 +15,7 @@ import (
 func TestKilledRankLeavesNoSegmentFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out sink
+	var out syncbuf.Buffer
 	err := Run(ctx, Config{N: 2, Program: bin.shmleak, Stdout: &out, Stderr: &out})
 	if err == nil {
 		t.Fatal("a job whose ranks were killed succeeded")

@@ -12,11 +12,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/topology"
 	"golang.org/x/sys/unix"
 )
@@ -64,28 +64,10 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// sink is an io.Writer safe to read while Run writes to it.
-type sink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *sink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // job is one Run in the background, bounded by the test's deadline.
 type testJob struct {
 	cfg            Config
-	stdout, stderr *sink
+	stdout, stderr *syncbuf.Buffer
 	cancel         context.CancelCauseFunc
 	done           chan struct{}
 	err            error
@@ -96,7 +78,7 @@ type testJob struct {
 // of limit. The test's cleanup cancels it and waits for Run to return.
 func startJob(t *testing.T, cfg Config, limit time.Duration) *testJob {
 	t.Helper()
-	j := &testJob{stdout: &sink{}, stderr: &sink{}, done: make(chan struct{})}
+	j := &testJob{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	if cfg.Stdout == nil {
 		cfg.Stdout = j.stdout
 	}

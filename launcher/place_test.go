@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/topology"
 	"golang.org/x/sys/unix"
 )
@@ -240,7 +241,7 @@ func TestBindFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Stdout, cfg.Stderr = &sink{}, &sink{}
+	cfg.Stdout, cfg.Stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	j, err := newJob(cfg, bin.sleeper)
 	if err != nil {
 		t.Fatal(err)

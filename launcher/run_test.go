@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/syncbuf"
 )
 
 func TestRankExitStatus(t *testing.T) {
@@ -149,7 +151,7 @@ func TestOutputForwarding(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
 			cfg := Config{N: n, Program: bin.lines, Args: []string{"-n", fmt.Sprint(lines)}, TagOutput: tc.tag}
-			both := &sink{}
+			both := &syncbuf.Buffer{}
 			if tc.merge {
 				cfg.Stdout, cfg.Stderr = both, both
 			}

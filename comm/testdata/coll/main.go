@@ -12,56 +12,24 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/gorun-hpc/gorun/comm"
+	"github.com/gorun-hpc/gorun/internal/rankprog"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fail("usage: coll MODE")
-	}
-	if m := os.Getenv("E2E_NODES"); m != "" {
-		// Give this rank the node name the test chose for it, before Init reads it, to make
-		// several "nodes" on one machine.
-		names := strings.Split(m, ",")
-		r, _ := strconv.Atoi(os.Getenv("PMI_RANK"))
-		os.Setenv("GORUN_NODE", names[r%len(names)])
-	}
-	world, err := comm.Init()
-	if err != nil {
-		fail("init: %v", err)
-	}
-	modes := map[string]func(*comm.Comm){
+	rankprog.Main("coll", map[string]func(*comm.Comm){
 		"matrix":   matrix,
 		"mismatch": mismatch,
 		"badalgo":  badAlgo,
-	}
-	f, ok := modes[os.Args[1]]
-	if !ok {
-		fail("unknown mode %q", os.Args[1])
-	}
-	f(world)
-	if err := world.Close(); err != nil {
-		fail("close: %v", err)
-	}
-	if world.Rank() == 0 {
-		fmt.Println("coll", os.Args[1], "ok on", world.Size(), "ranks")
-	}
+	})
 }
 
-func fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "FAIL: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-func check(err error, what string, args ...any) {
-	if err != nil {
-		fail("%s: %v", fmt.Sprintf(what, args...), err)
-	}
-}
+var (
+	fail  = rankprog.Fail
+	check = rankprog.Check
+)
 
 // Tags of the naive gather (point-to-point context: apart from the collectives' traffic).
 const tagLens, tagIn, tagOut = 900, 901, 902

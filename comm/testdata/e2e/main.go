@@ -6,29 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gorun-hpc/gorun/comm"
+	"github.com/gorun-hpc/gorun/internal/rankprog"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fail("usage: e2e MODE")
-	}
-	if m := os.Getenv("E2E_NODES"); m != "" {
-		// Give this rank the node name the test chose for it, before Init reads it.
-		names := strings.Split(m, ",")
-		r, _ := strconv.Atoi(os.Getenv("PMI_RANK"))
-		os.Setenv("GORUN_NODE", names[r%len(names)])
-	}
-	world, err := comm.Init()
-	if err != nil {
-		fail("init: %v", err)
-	}
-	modes := map[string]func(*comm.Comm){
+	rankprog.Main("e2e", map[string]func(*comm.Comm){
 		"p2p":      p2p,
 		"sem":      semantics,
 		"nodes":    nodes,
@@ -39,30 +26,13 @@ func main() {
 		"exit3":    exit3,
 		"kill9":    kill9,
 		"peerlost": peerLost,
-	}
-	f, ok := modes[os.Args[1]]
-	if !ok {
-		fail("unknown mode %q", os.Args[1])
-	}
-	f(world)
-	if err := world.Close(); err != nil {
-		fail("close: %v", err)
-	}
-	if world.Rank() == 0 {
-		fmt.Println("e2e", os.Args[1], "ok on", world.Size(), "ranks")
-	}
+	})
 }
 
-func fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "FAIL: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-func check(err error, what string, args ...any) {
-	if err != nil {
-		fail("%s: %v", fmt.Sprintf(what, args...), err)
-	}
-}
+var (
+	fail  = rankprog.Fail
+	check = rankprog.Check
+)
 
 // fill writes a pattern that depends on the message (seed) so that a message delivered to the
 // wrong receive, or bytes out of place, are caught.
