@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +272,26 @@ func TestSleepIsWokenBySend(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a sleeping receiver was not woken by a send")
 	}
+}
+
+// TestBatchingOverdueAtSend: a sender that never blocks keeps Go's timers from running, so the
+// send path itself publishes a batch held past the flush timeout. With one P busy spinning,
+// the flush timer cannot fire before the second send (the runtime preempts a spinning
+// goroutine only after 10ms); the first message must be visible right after it.
+func TestBatchingOverdueAtSend(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ts, sinks := node(t, 2, func(c *Config) { c.BatchLimit, c.FlushTimeout = 100, time.Millisecond })
+	ep := ts[0].Endpoint(1)
+	done := make(sent, 4)
+	ep.Send(transport.Envelope{Src: 0, Tag: 0, Size: 1}, []byte{0}, false, done)
+	for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
+	}
+	ep.Send(transport.Envelope{Src: 0, Tag: 1, Size: 1}, []byte{1}, false, done)
+	ts[1].Poll()
+	if n := sinks[1].count(false); n != 1 {
+		t.Fatalf("%d messages visible after a send that found the batch overdue, want 1 (the overdue batch)", n)
+	}
+	drive(t, ts, func() bool { return sinks[1].count(true) == 2 }) // the second, by its timer
 }
 
 // TestBatching: with an aggregation limit, eager records stay invisible until the batch is
