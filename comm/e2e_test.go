@@ -62,6 +62,21 @@ func TestCollectivesEndToEnd(t *testing.T) {
 	}
 }
 
+// TestIdleWaitSleeps: ranks kept waiting for a second, in a receive and in a barrier, sleep
+// instead of burning CPU: with a core each (2 ranks), and oversubscribed (4 ranks).
+func TestIdleWaitSleeps(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	for _, tc := range []struct {
+		transport string
+		n         int
+	}{{"shm", 2}, {"tcp", 2}, {"shm", 4}} {
+		t.Run(fmt.Sprintf("%s/n%d", tc.transport, tc.n), func(t *testing.T) {
+			jobtest.MustSucceed(t, prog, jobtest.Job{N: tc.n, Args: []string{"idle"},
+				Env: []string{"GORUN_TRANSPORT=" + tc.transport}, Timeout: time.Minute})
+		})
+	}
+}
+
 // TestFailingRankEndsJob: a rank that exits with status 3, or is killed by SIGKILL in the
 // middle of a transfer, ends the whole job quickly, and the error names it and why.
 func TestFailingRankEndsJob(t *testing.T) {

@@ -95,6 +95,10 @@ const sleepSlice = 50 * time.Millisecond
 //     another runnable rank with sched_yield, so the peer we wait for can run; most waits in
 //     a collective end here, without paying for a sleep and a wake-up;
 //  3. sleep on the doorbell until a peer rings it (or a slice passes).
+//
+// Only progress (a poll that did something) starts the phases over: a wait that has slept
+// once sleeps again, rather than spinning anew after every slice, so a rank idle in a long
+// wait costs no CPU.
 func (w *World) drive(ctx context.Context, done func() bool) error {
 	idleSince := time.Time{}
 	yields := 0
@@ -134,7 +138,6 @@ func (w *World) drive(ctx context.Context, done func() bool) error {
 		}
 		w.poller.Sleep(d, done)
 		w.poller.Check()
-		idleSince, yields = time.Time{}, 0
 	}
 }
 

@@ -26,6 +26,7 @@ func main() {
 		"exit3":    exit3,
 		"kill9":    kill9,
 		"peerlost": peerLost,
+		"idle":     idle,
 	})
 }
 
