@@ -74,7 +74,7 @@ func (e *Engine) Choose(c Coll, ranks, bytes int) Algo {
 func (e *Engine) Barrier(c Comm) error {
 	if na, n := e.aware(c, CollBarrier); n != nil {
 		if na.Nodes() == 1 {
-			return NodeBarrier(n)
+			return n.Barrier()
 		}
 		return e.hierBarrier(na, n)
 	}

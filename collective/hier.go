@@ -48,7 +48,7 @@ func (e *Engine) hierBarrier(na NodeAware, n Node) error {
 	if err != nil {
 		return err
 	}
-	if err := n.Phase(); err != nil {
+	if err := n.Barrier(); err != nil {
 		return err
 	}
 	if leaders != nil {
@@ -56,7 +56,7 @@ func (e *Engine) hierBarrier(na NodeAware, n Node) error {
 			return err
 		}
 	}
-	return n.Phase()
+	return n.Barrier()
 }
 
 // hierBcast: the root hands buf to its node's leader, the leaders broadcast it among

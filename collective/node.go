@@ -18,6 +18,9 @@ type Node interface {
 	Round()        // begin a data round
 	Slot(i int) []byte
 	Phase() error // arrive, and wait until every local rank has
+	// Barrier returns once every local rank has entered it. It touches no slot and no
+	// round, and may be cheaper than a phase.
+	Barrier() error
 }
 
 // nodeSmallReduce: up to this many bytes, every rank of an allreduce combines all the slots
@@ -26,9 +29,6 @@ type Node interface {
 // cache-line transfer when every rank has a CPU, but tens of microseconds when ranks share
 // CPUs, which is what this threshold trades against n-fold reads.
 const nodeSmallReduce = 16 << 10
-
-// NodeBarrier returns once every rank of the node has entered it.
-func NodeBarrier(n Node) error { return n.Phase() }
 
 // chunk returns the size of the next piece of a total that has done bytes done, at most limit
 // and a multiple of elem.

@@ -39,6 +39,9 @@ func (m *memNode) HalfSize() int     { return len(m.s.slots[0][0]) }
 func (m *memNode) Round()            { m.round++ }
 func (m *memNode) Slot(i int) []byte { return m.s.slots[i][m.round%2] }
 
+// Barrier is a phase: the in-process twin has only one way to wait for every rank.
+func (m *memNode) Barrier() error { return m.Phase() }
+
 func (m *memNode) Phase() error {
 	m.step++
 	s := m.s

@@ -354,14 +354,13 @@ func (w *World) Stats() map[string]transport.Counters {
 	return out
 }
 
-// WaitPhase blocks until the arena phase whose completing count is target is complete,
-// driving progress meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is
-// lost, since the phase could then never complete.
-func (w *World) WaitPhase(target uint64) error {
-	a := w.shm.Arena()
+// waitArena blocks until complete reports an arena phase or barrier complete, driving
+// progress meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is lost,
+// since the phase could then never complete.
+func (w *World) waitArena(complete func() bool) error {
 	var failed error
 	done := func() bool {
-		if a.Complete(target) {
+		if complete() {
 			return true
 		}
 		if w.m.anyLost.Load() {
@@ -420,7 +419,16 @@ func (n *NodeArena) Phase() error {
 	if n.a.Size() == 1 {
 		return nil
 	}
-	return n.w.WaitPhase(target)
+	return n.w.waitArena(func() bool { return n.a.Complete(target) })
+}
+
+// Barrier returns once every local rank has entered it.
+func (n *NodeArena) Barrier() error {
+	target := n.a.ArriveBarrier()
+	if n.a.Size() == 1 {
+		return nil
+	}
+	return n.w.waitArena(func() bool { return n.a.BarrierComplete(target) })
 }
 
 // NodeLeader returns the lowest world rank of node (an index of NodeOf).

@@ -11,52 +11,87 @@ import (
 // rank reads; in an allreduce each local rank reduces its own part of everybody's data in
 // place and then all read the result.
 //
-//	collOff   | arrivals u64 (every local rank adds 1 per phase) | pad to line |
-//	+line     | slot of local rank 0: half 0 | half 1 |
-//	          | slot of local rank 1: ...              |
+//	collOff          | barrier counter u64 (every local rank adds 1 per barrier) | pad to line |
+//	+line            | slot of local rank 0: half 0 | half 1 |
+//	+line+collSlot   | slot of local rank 1: half 0 | half 1 |
+//	...
+//	each half:       | stamp u64 | data (HalfSize bytes) ... |
 //
-// Synchronisation is a phase counter: in every phase each local rank adds 1 to arrivals, and
-// phase k is complete once arrivals reaches n·k. Every rank goes through the phases in the
-// same order and waits for phase k to complete before it arrives at phase k+1, so the counter
-// never mixes phases. Data written before arriving is visible to every rank that has seen the
-// phase complete (the add and the load are sequentially consistent).
+// Only a slot's owner writes it, stamps and data. Synchronisation is a count of phases per
+// rank: in every phase a rank stores how many phases it has arrived at (1, 2, ...) into the
+// stamp of its current half, and phase k is complete once every rank's stamp in that half is
+// at least k. Every rank goes through the phases in the same order and waits for phase k to
+// complete before it arrives at phase k+1. The data a rank wrote before storing its stamp is
+// visible to every rank that has loaded the stamp (sequentially consistent atomics).
+//
+// A stamp per rank rather than one counter that every rank adds to: arriving is a store to a
+// line of one's own, not a read-modify-write of a line all ranks fight over, and a small
+// payload shares the stamp's line, so reading a peer's arrival brings its data along — for
+// two ranks, one cache-line transfer each way for a small allreduce instead of three.
 //
 // Slots have two halves, used by alternate data rounds (Round): a round's half is written
-// only after the previous round's phase has completed, which every rank reached only after it
-// finished reading the round before, so a slow reader never sees its data overwritten.
+// only after the previous round's last phase has completed, which every rank reached only
+// after it finished reading the round before, so a slow reader never sees its data
+// overwritten. A waiter reads the stamps of its own round's half: a rank still in the
+// previous round holds there a count from two rounds back, smaller than any count of this
+// round, and a rank that has moved on to the next round writes the other half and has left
+// this one at or above every count of this round.
+//
+// A barrier, which carries no data, uses the counter instead: barrier k is complete once the
+// counter reaches n·k, and the rank that brings it there learns so from its own add, where
+// with stamps it would still have to fetch every other rank's line. Measured with two ranks
+// on this machine's two cores: 0.54 µs per barrier with the counter, 0.66 with stamps, while
+// a small allreduce takes 0.55 µs with stamps beside the data and 0.85 with the counter.
 //
 // Only one goroutine per process uses the arena at a time (the world communicator's
 // collectives, which MPI orders).
 type Arena struct {
 	t        *Transport // nil for a node of one rank (SoloArena)
 	me, n    int
-	arrivals *atomic.Uint64
-	slots    [][2][]byte // by local rank: the two halves
-	phase    uint64      // phases this rank has arrived at
-	round    uint64      // data rounds begun
+	counter  *atomic.Uint64      // barrier arrivals of every local rank
+	stamps   [][2]*atomic.Uint64 // by local rank: the stamp of each half
+	slots    [][2][]byte         // by local rank: the data of each half
+	barriers uint64              // barriers this rank has arrived at
+	phase    uint64              // phases this rank has arrived at
+	round    uint64              // data rounds begun
+}
+
+// arenaStamp is the size of the stamp at the start of each half.
+const arenaStamp = 8
+
+// newArena lays an arena over counter and mem (8-byte aligned), which holds n slots of slot
+// bytes.
+func newArena(t *Transport, me, n int, counter *atomic.Uint64, mem []byte, slot int) *Arena {
+	a := &Arena{t: t, me: me, n: n, counter: counter}
+	half := slot / 2
+	for i := range n {
+		var stamps [2]*atomic.Uint64
+		var data [2][]byte
+		for h := range 2 {
+			off := i*slot + h*half
+			stamps[h] = view.Uint64At(mem, off)
+			data[h] = mem[off+arenaStamp : off+half : off+half]
+		}
+		a.stamps = append(a.stamps, stamps)
+		a.slots = append(a.slots, data)
+	}
+	return a
 }
 
 // SoloArena is the arena of a node with one rank: private memory, and phases that complete
 // at once. It lets that rank run the same collective algorithms as the ranks of other nodes.
 func SoloArena(half int) *Arena {
-	var n atomic.Uint64
-	return &Arena{me: 0, n: 1, arrivals: &n, slots: [][2][]byte{{make([]byte, half), make([]byte, half)}}}
+	return newArena(nil, 0, 1, new(atomic.Uint64), make([]byte, 2*half), 2*half)
 }
 
 // Arena returns the node's collective arena.
 func (t *Transport) Arena() *Arena {
-	if t.arena != nil {
-		return t.arena
+	if t.arena == nil {
+		l := &t.lay
+		mem := t.seg.mem[l.collSlotOff(0):l.collSlotOff(l.nlocal)]
+		t.arena = newArena(t, t.me, l.nlocal, view.Uint64At(t.seg.mem, l.collOff), mem, l.collSlot)
 	}
-	lay, mem := &t.lay, t.seg.mem
-	a := &Arena{t: t, me: t.me, n: lay.nlocal, arrivals: view.Uint64At(mem, lay.collOff)}
-	half := lay.collSlot / 2
-	for i := range lay.nlocal {
-		off := lay.collSlotOff(i)
-		a.slots = append(a.slots, [2][]byte{mem[off : off+half : off+half], mem[off+half : off+2*half : off+2*half]})
-	}
-	t.arena = a
-	return a
+	return t.arena
 }
 
 // Rank and Size are this rank's place among the local ranks and their number.
@@ -73,20 +108,55 @@ func (a *Arena) Round() { a.round++ }
 // arriving at a phase; everyone reads it after the phase completes.
 func (a *Arena) Slot(i int) []byte { return a.slots[i][a.round%2] }
 
-// Arrive marks this rank's arrival at its next phase and returns the arrival count that
-// completes the phase. The last rank to arrive rings every local rank that sleeps.
+// Arrive marks this rank's arrival at its next phase and returns the target that completes
+// the phase. A rank that finds the phase complete once it has arrived rings every local rank
+// that sleeps. Some rank always does: of the ranks arriving last, the one whose store came
+// last in the (sequentially consistent) order of stores sees every stamp. And a sleeper
+// declares itself before its last look, so either it sees the phase complete or the ringer
+// sees it asleep.
 func (a *Arena) Arrive() uint64 {
 	a.phase++
-	n := uint64(a.n)
-	if a.arrivals.Add(1) == n*a.phase && a.t != nil {
-		for _, p := range a.t.list {
-			if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
-				ring(p.bell)
-			}
-		}
+	a.stamps[a.me][a.round%2].Store(a.phase)
+	if a.Complete(a.phase) {
+		a.wakeSleepers()
 	}
-	return n * a.phase
+	return a.phase
 }
 
 // Complete reports whether the phase that Arrive returned target for is complete.
-func (a *Arena) Complete(target uint64) bool { return a.arrivals.Load() >= target }
+func (a *Arena) Complete(target uint64) bool {
+	h := a.round % 2
+	for i := range a.stamps {
+		if a.stamps[i][h].Load() < target {
+			return false
+		}
+	}
+	return true
+}
+
+// ArriveBarrier marks this rank's arrival at its next barrier and returns the counter value
+// that completes it. The last rank to arrive rings every local rank that sleeps.
+func (a *Arena) ArriveBarrier() uint64 {
+	a.barriers++
+	target := uint64(a.n) * a.barriers
+	if a.counter.Add(1) == target {
+		a.wakeSleepers()
+	}
+	return target
+}
+
+// BarrierComplete reports whether the barrier that ArriveBarrier returned target for is
+// complete.
+func (a *Arena) BarrierComplete(target uint64) bool { return a.counter.Load() >= target }
+
+// wakeSleepers rings the doorbell of every local rank that has declared itself asleep.
+func (a *Arena) wakeSleepers() {
+	if a.t == nil {
+		return
+	}
+	for _, p := range a.t.list {
+		if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
+			ring(p.bell)
+		}
+	}
+}

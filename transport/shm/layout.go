@@ -17,8 +17,9 @@ import (
 //	ctlOff   control block of rank 0..n-1  n × ctlSize                 see below
 //	ringOff  ring[src][dst], src-major   n × n × ringBytes(ringCap)    src produces, dst consumes
 //	bulkOff  bulk[src][dst], src-major   n × n × bulkBytes(bulkCap)    src produces, dst consumes
-//	collOff  collective arena: 1 line (the arrival counter, every rank adds), then a slot of
-//	         collSlot bytes per local rank (its owner writes, every rank reads; see arena.go)
+//	collOff  collective arena: 1 line (the barrier counter, every rank adds), then a slot of
+//	         collSlot bytes per local rank, two halves each beginning with a stamp (its owner
+//	         writes, every rank reads; see arena.go)
 //	size     (end)
 //
 // (ring[i][i] and bulk[i][i] are never touched; untouched pages of a memfd cost no memory.)
@@ -38,7 +39,7 @@ import (
 //	line 1, others set bits, owner clears:   summary bitmap, one bit per local rank
 const (
 	segMagic   = "gorunSEG"
-	segVersion = 2
+	segVersion = 3
 
 	hdrMagicOff   = 0
 	hdrVersionOff = 8

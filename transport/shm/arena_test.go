@@ -1,0 +1,110 @@
+package shm
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// The arena's layout: each half of each slot begins with the owner's stamp, and its data
+// follows in the same line.
+func TestArenaLayout(t *testing.T) {
+	const n, slot = 3, 256
+	mem := make([]byte, n*slot)
+	a := newArena(nil, 1, n, new(atomic.Uint64), mem, slot)
+	base := uintptr(unsafe.Pointer(&mem[0]))
+	for i := range n {
+		for h := range 2 {
+			a.round = uint64(h)
+			want := i*slot + h*slot/2
+			if got := int(uintptr(unsafe.Pointer(a.stamps[i][h])) - base); got != want {
+				t.Errorf("stamp of rank %d half %d at %d, want %d", i, h, got, want)
+			}
+			if got := int(uintptr(unsafe.Pointer(&a.Slot(i)[0])) - base); got != want+arenaStamp {
+				t.Errorf("data of rank %d half %d at %d, want %d", i, h, got, want+arenaStamp)
+			}
+		}
+	}
+	if a.HalfSize() != slot/2-arenaStamp {
+		t.Errorf("HalfSize %d, want %d", a.HalfSize(), slot/2-arenaStamp)
+	}
+}
+
+// Ranks as goroutines over one heap arena, each round writing its slot, arriving, waiting for
+// the phase and checking every slot, with a second phase in some rounds, a barrier in others,
+// and one rank that dawdles before reading: nobody ever reads a slot of the wrong round, and
+// nobody leaves a barrier before every rank has entered it. Under -race the stamps
+// must also order every write of a slot before every read of it.
+func TestArenaPhasesKeepRoundsApart(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			const slot, rounds = 128, 300
+			mem := make([]byte, n*slot)
+			var counter atomic.Uint64
+			var entered atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			deadline := time.Now().Add(20 * time.Second)
+			for me := range n {
+				a := newArena(nil, me, n, &counter, mem, slot)
+				wg.Go(func() {
+					wait := func(target uint64) error {
+						for !a.Complete(target) {
+							if time.Now().After(deadline) {
+								return fmt.Errorf("rank %d: phase %d never completed", me, target)
+							}
+							runtime.Gosched() // more goroutines than CPUs: let the others arrive
+						}
+						return nil
+					}
+					for r := 1; r <= rounds; r++ {
+						a.Round()
+						s := a.Slot(me)
+						for j := range s {
+							s[j] = byte(r + me)
+						}
+						if err := wait(a.Arrive()); err != nil {
+							errs <- err
+							return
+						}
+						if me == r%n {
+							time.Sleep(10 * time.Microsecond) // a slow reader
+						}
+						for i := range n {
+							if got, want := a.Slot(i)[a.HalfSize()-1], byte(r+i); got != want {
+								errs <- fmt.Errorf("rank %d round %d: slot %d holds %d, want %d", me, r, i, got, want)
+								return
+							}
+						}
+						if r%3 == 0 { // a second phase in the round, no new data
+							if err := wait(a.Arrive()); err != nil {
+								errs <- err
+								return
+							}
+						}
+						if r%5 == 0 { // a barrier: nobody leaves before all have entered
+							entered.Add(1)
+							target := a.ArriveBarrier()
+							for !a.BarrierComplete(target) {
+								runtime.Gosched()
+							}
+							if got, want := entered.Load(), int64(n*r/5); got < want {
+								errs <- fmt.Errorf("rank %d left barrier %d when %d of %d had entered", me, r/5, got, want)
+								return
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
