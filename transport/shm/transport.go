@@ -170,6 +170,7 @@ func New(cfg Config) (*Transport, error) {
 	bells[me] = -1
 	t := &Transport{cfg: cfg, seg: seg, lay: lay, me: me, sink: cfg.Sink, bell: bell}
 	t.init(bells)
+	t.prefault()
 	if err := t.meet(deadline); err != nil {
 		t.Close()
 		return nil, err
@@ -231,6 +232,39 @@ func (t *Transport) init(bells []int) {
 	// with the rings' capacity.
 	t.cfg.RingBytes, t.cfg.BulkBytes, t.cfg.Line = lay.ringCap, lay.bulkCap, lay.line
 	t.maxEager = t.cfg.eagerMax()
+}
+
+// prefaultLimit is the largest node segment whose rings, bulk pipes and arena every rank maps
+// in at start (prefault); a larger one (more than about 12 local ranks at the default sizes)
+// is left to fault in as it is used, so that pairs that never talk cost no memory.
+const prefaultLimit = 64 << 20
+
+// prefault maps in, before the first message, every page this rank will touch: its rings and
+// bulk pipes to and from each local rank, and the collective arena. Left to the first touch,
+// each page is a fault in the middle of a message (several µs in a virtual machine): the
+// first few thousand small messages between two ranks averaged 0.8 µs one way instead of
+// 0.45, until they had been once round the ring. MADV_POPULATE_WRITE (Linux 5.14) does what
+// a write to every page would without writing; where it is missing the pages fault in
+// lazily, as before, so its error is of no consequence.
+func (t *Transport) prefault() {
+	l := &t.lay
+	if l.nlocal == 1 || l.size > prefaultLimit {
+		return
+	}
+	page := os.Getpagesize()
+	populate := func(off, size int) { // madvise takes whole pages
+		lo, hi := off&^(page-1), min((off+size+page-1)&^(page-1), len(t.seg.mem))
+		_ = unix.Madvise(t.seg.mem[lo:hi], unix.MADV_POPULATE_WRITE)
+	}
+	for i := range l.nlocal {
+		if i != t.me {
+			populate(l.ring(t.me, i), l.ringSize)
+			populate(l.ring(i, t.me), l.ringSize)
+			populate(l.bulk(t.me, i), l.bulkSize)
+			populate(l.bulk(i, t.me), l.bulkSize)
+		}
+	}
+	populate(l.collOff, l.size-l.collOff)
 }
 
 // meet publishes this rank in its control block and waits until every local rank has mapped

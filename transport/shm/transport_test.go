@@ -9,8 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorun-hpc/gorun/transport"
+	"golang.org/x/sys/unix"
 )
 
 // sink records deliveries and fetches rendezvous data at once.
@@ -320,6 +322,49 @@ func TestBatching(t *testing.T) {
 	for i, d := range sinks[1].got {
 		if d.env.Tag != i {
 			t.Fatalf("message %d arrived as %d", d.env.Tag, i)
+		}
+	}
+}
+
+// At start every rank maps in its rings and bulk pipes to and from each local rank and the
+// arena, so no message pays a page fault; the rings nobody uses (ring[i][i]) stay unallocated.
+func TestPrefaultMapsWhatIsUsed(t *testing.T) {
+	ts, _ := node(t, 2, nil)
+	l, mem := &ts[0].lay, ts[0].seg.mem
+	page := os.Getpagesize()
+	// resident counts the pages wholly inside [off, off+size) that are in memory, and all of them.
+	resident := func(off, size int) (in, all int) {
+		lo, hi := (off+page-1)/page*page, (off+size)/page*page
+		vec := make([]byte, (hi-lo)/page)
+		b := mem[lo:hi]
+		_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0])))
+		if errno != 0 {
+			t.Fatalf("mincore: %v", errno)
+		}
+		for _, v := range vec {
+			in += int(v & 1)
+		}
+		return in, len(vec)
+	}
+	for _, r := range []struct {
+		what      string
+		off, size int
+		want      bool
+	}{
+		{"ring[0][1]", l.ring(0, 1), l.ringSize, true},
+		{"ring[1][0]", l.ring(1, 0), l.ringSize, true},
+		{"bulk[0][1]", l.bulk(0, 1), l.bulkSize, true},
+		{"bulk[1][0]", l.bulk(1, 0), l.bulkSize, true},
+		{"arena", l.collOff, l.size - l.collOff, true},
+		{"ring[0][0]", l.ring(0, 0), l.ringSize, false},
+		{"bulk[1][1]", l.bulk(1, 1), l.bulkSize, false},
+	} {
+		in, all := resident(r.off, r.size)
+		if all == 0 {
+			t.Fatalf("%s holds no whole page", r.what)
+		}
+		if r.want && in != all || !r.want && in != 0 {
+			t.Errorf("%s: %d of %d pages in memory, want %v", r.what, in, all, map[bool]string{true: "all", false: "none"}[r.want])
 		}
 	}
 }
