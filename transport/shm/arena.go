@@ -17,7 +17,9 @@ import (
 //	...
 //	each half:       | stamp u64 | data (HalfSize bytes) ... |
 //
-// Only a slot's owner writes it, stamps and data. Synchronisation is a count of phases per
+// Only a slot's owner writes its stamps; its data too, except where an algorithm hands each
+// rank a disjoint part of one slot to write between two phases (collective/node.go's
+// reduce-scatter combines in place in slot 0). Synchronisation is a count of phases per
 // rank: in every phase a rank stores how many phases it has arrived at (1, 2, ...) into the
 // stamp of its current half, and phase k is complete once every rank's stamp in that half is
 // at least k. Every rank goes through the phases in the same order and waits for phase k to
