@@ -84,10 +84,12 @@ func (e *Engine) Barrier(c Comm) error {
 // Bcast broadcasts buf from root.
 func (e *Engine) Bcast(c Comm, buf []byte, root int) error {
 	if na, n := e.aware(c, CollBcast); n != nil {
-		if na.Nodes() == 1 {
+		switch {
+		case na.Nodes() > 1:
+			return e.hierBcast(c, na, n, buf, root)
+		case len(buf) >= nodeBcastMin || e.forced[CollBcast] == AlgoShm:
 			return NodeBcast(n, buf, root)
 		}
-		return e.hierBcast(c, na, n, buf, root)
 	}
 	if e.Choose(CollBcast, c.Size(), len(buf)) == AlgoScatterAllgather {
 		return BcastScatterAllgather(c, buf, root)

@@ -175,3 +175,38 @@ func TestNodeAwareBarrierSynchronizes(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallNodeBcastGoesPointToPoint: unless forced, a broadcast on one node below
+// nodeBcastMin takes the tree (no arena phase), and one at nodeBcastMin the arena.
+func TestSmallNodeBcastGoesPointToPoint(t *testing.T) {
+	e, err := NewEngine(DefaultTable(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	for _, size := range []int{0, 8, nodeBcastMin - 1, nodeBcastMin} {
+		wrap := nodeWrap([]int{0, 0, 0}, 4<<10)
+		runRanks(t, n, func(c Comm) error {
+			c = wrap(c)
+			buf := make([]byte, size)
+			if c.Rank() == 1 {
+				for i := range buf {
+					buf[i] = byte(i)
+				}
+			}
+			if err := e.Bcast(c, buf, 1); err != nil {
+				return err
+			}
+			for i := range buf {
+				if buf[i] != byte(i) {
+					return fmt.Errorf("rank %d: byte %d of %d is %d", c.Rank(), i, size, buf[i])
+				}
+			}
+			phases := c.(*awareComm).node.step
+			if arena := size >= nodeBcastMin; arena != (phases > 0) {
+				return fmt.Errorf("rank %d: %d-byte broadcast went through %d arena phases", c.Rank(), size, phases)
+			}
+			return nil
+		})
+	}
+}
