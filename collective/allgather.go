@@ -46,6 +46,7 @@ func AllgatherBruck(c Comm, send, recv []byte) error {
 	}
 	// Invariant: before the step at distance d, tmp[i] (i < d) holds the block of rank me+i.
 	tmp := alloc(n * b)
+	defer release(tmp)
 	copy(tmp, send)
 	for d := 1; d < n; d <<= 1 {
 		k := min(d, n-d)

@@ -25,6 +25,7 @@ func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 	if done || err != nil {
 		return err
 	}
+	defer release(tmp)
 	me := c.Rank()
 	// Invariant: before the step with mask m, acc holds the reduction over the aligned group
 	// of m active ranks that contains nr, which (through fold) is a run of consecutive ranks.
@@ -53,7 +54,8 @@ func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 // enterFold starts an allreduce over a power of two of ranks: it copies send into recv and
 // runs foldIn. It returns the fold, this rank's place in it (nr) and scratch of len(recv); or
 // done, when nothing is left for this rank to do: one rank, no data, or a rank folded out,
-// which has then received the result from its odd partner (foldOut's send).
+// which has then received the result from its odd partner (foldOut's send). The caller
+// releases tmp.
 func enterFold(c Comm, send, recv []byte, r Reducer, tag int) (f fold, nr int, tmp []byte, done bool, err error) {
 	n, me := c.Size(), c.Rank()
 	if !sameSlice(send, recv) {
@@ -65,9 +67,11 @@ func enterFold(c Comm, send, recv []byte, r Reducer, tag int) (f fold, nr int, t
 	tmp = alloc(len(recv))
 	f = newFold(n)
 	if err := foldIn(c, f, recv, tmp, r, tag); err != nil {
+		release(tmp)
 		return f, 0, nil, true, err
 	}
 	if nr = f.newRank(me); nr < 0 {
+		release(tmp)
 		_, err := c.Recv(recv, me+1, tag)
 		return f, nr, nil, true, err
 	}

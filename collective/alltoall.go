@@ -84,6 +84,7 @@ func AlltoallBruck(c Comm, send, recv []byte) error {
 	b := len(send) / n
 	half := (n/2 + 1) * b // the most blocks that have one bit set, among 0..n-1
 	scratch := alloc(len(send) + 2*half)
+	defer release(scratch)
 	tmp, out, in := scratch[:len(send)], scratch[len(send):len(send)+half], scratch[len(send)+half:]
 	copy(tmp, send[me*b:]) // tmp[i] = send block (me+i)%n
 	copy(tmp[(n-me)*b:], send[:me*b])

@@ -156,3 +156,24 @@ func TestOpChecks(t *testing.T) {
 		}
 	}
 }
+
+// Scratch from alloc is zeroed and of the length asked for, whether it is fresh or was given
+// back dirty by an earlier call.
+func TestScratchIsZeroedOnReuse(t *testing.T) {
+	release(nil)
+	for _, n := range []int{100, 50, 100, 3000, 7, 0} {
+		b := alloc(n)
+		if len(b) != n {
+			t.Fatalf("alloc(%d) gave %d bytes", n, len(b))
+		}
+		for i, v := range b {
+			if v != 0 {
+				t.Fatalf("alloc(%d): byte %d is %d", n, i, v)
+			}
+		}
+		for i := range b {
+			b[i] = 0xff
+		}
+		release(b)
+	}
+}

@@ -37,15 +37,17 @@ func GatherBinomial(c Comm, send, recv []byte, root int) error {
 	sub := subtree(vr, n)
 	// buf holds the blocks of relative ranks [vr, vr+sub) in relative order. At a root 0 that
 	// is recv itself; a leaf sends send itself.
-	var buf []byte
+	var buf, scratch []byte
 	switch {
 	case vr == 0 && root == 0:
 		buf = recv
 	case sub > 1 || vr == 0:
-		buf = alloc(sub * b)
+		scratch = alloc(sub * b)
+		buf = scratch
 	default:
 		buf = send
 	}
+	defer release(scratch)
 	if !sameSlice(buf[:b], send) {
 		copy(buf, send)
 	}
@@ -103,19 +105,22 @@ func ScatterBinomial(c Comm, send, recv []byte, root int) error {
 	vr := (me - root + n) % n
 	sub := subtree(vr, n)
 	// buf holds the blocks of relative ranks [vr, vr+sub) in relative order.
-	var buf []byte
+	var buf, scratch []byte
 	switch {
 	case vr == 0 && root == 0:
 		buf = send
 	case vr == 0: // relative block j is rank j+root's
-		buf = alloc(n * b)
+		scratch = alloc(n * b)
+		buf = scratch
 		copy(buf, send[root*b:])
 		copy(buf[(n-root)*b:], send[:root*b])
 	case sub == 1:
 		buf = recv
 	default:
-		buf = alloc(sub * b)
+		scratch = alloc(sub * b)
+		buf = scratch
 	}
+	defer release(scratch)
 	if vr != 0 {
 		if _, err := c.Recv(buf[:sub*b], (vr-(vr&-vr)+root)%n, tagScatter); err != nil {
 			return err

@@ -116,10 +116,12 @@ func (e *Engine) hierReduce(c Comm, na NodeAware, n Node, send, recv []byte, r R
 	var part, out []byte
 	if leaders != nil {
 		part = alloc(len(send))
+		defer release(part)
 		if c.Rank() == root {
 			out = recv
 		} else if leaders.Rank() == node {
 			out = alloc(len(send))
+			defer release(out)
 		}
 	}
 	if err := NodeReduce(n, send, part, r, 0); err != nil {

@@ -22,6 +22,7 @@ func AllreduceRabenseifner(c Comm, send, recv []byte, r Reducer) error {
 	if done || err != nil {
 		return err
 	}
+	defer release(tmp)
 	// Chunk j covers elements [j*count/p, (j+1)*count/p): balanced to one element.
 	count := len(recv) / r.Size
 	off := make([]int, f.p+1)

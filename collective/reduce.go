@@ -41,12 +41,14 @@ func ReduceBinomial(c Comm, send, recv []byte, r Reducer, root int) error {
 		if child >= n {
 			continue
 		}
-		if tmp == nil {
+		if tmp == nil { // once: the first child
 			tmp = alloc(len(send))
+			defer release(tmp)
 			if me == root && treeRoot == root {
 				acc = recv
 			} else {
 				acc = alloc(len(send))
+				defer release(acc)
 			}
 			if !sameSlice(send, acc) {
 				copy(acc, send)

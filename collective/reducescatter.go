@@ -46,6 +46,8 @@ func ReduceScatterBlockHalving(c Comm, send, recv []byte, r Reducer) error {
 		off[j+1] = off[j] + (f.oldRank(q)-f.firstRank(q)+1)*b
 	}
 	work, tmp := alloc(len(send)), alloc(len(send))
+	defer release(work)
+	defer release(tmp)
 	folded := me < 2*f.rem
 	if folded {
 		if _, err := c.Recv(tmp, me-1, tagReduceScatter); err != nil {
@@ -97,6 +99,7 @@ func ReduceScatterBlockPairwise(c Comm, send, recv []byte, r Reducer) error {
 		return nil
 	}
 	tmp := alloc(b)
+	defer release(tmp)
 	for s := 1; s < n; s++ {
 		dst, src := (me+s)%n, (me-s+n)%n
 		if _, err := c.Sendrecv(send[dst*b:(dst+1)*b], dst, tagReduceScatter, tmp, src, tagReduceScatter); err != nil {

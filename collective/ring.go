@@ -30,6 +30,7 @@ func AllreduceRing(c Comm, send, recv []byte, r Reducer) error {
 		return recv[j*count/n*r.Size : (j+1)*count/n*r.Size]
 	}
 	tmp := alloc((count/n + 1) * r.Size)
+	defer release(tmp)
 	right, left := (me+1)%n, (me-1+n)%n
 	// Reduce-scatter. Invariant: after step s, chunk me-s-1 holds the reduction over ranks
 	// me-s-1 … me (round the ring); after n-1 steps chunk me+1 is complete.

@@ -24,6 +24,7 @@ func ScanRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 		k = 3
 	}
 	scratch := alloc(k * len(recv))
+	defer release(scratch)
 	partial, tmp, left := scratch[:len(recv)], scratch[len(recv):2*len(recv)], scratch[2*len(recv):]
 	copy(partial, recv)
 	for mask := 1; mask < n; mask <<= 1 {
