@@ -70,31 +70,12 @@ func NodeBcast(n Node, buf []byte, root int) error {
 }
 
 // NodeAllreduce leaves in recv, on every local rank, the reduction of every local rank's send
-// (send and recv may be the same slice). Small messages: every rank combines all slots, in
-// rank order. Large ones: each rank combines its own part of everybody's data in place in its
-// slot, then all copy every part out. Either way each element of the result is combined in
-// rank order, the same way on every rank, so all get the same bits.
+// (send and recv may be the same slice).
 func NodeAllreduce(n Node, send, recv []byte, r Reducer) error {
 	if len(send) != len(recv) {
 		return fmt.Errorf("%w: allreduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
 	}
-	small := len(send) <= nodeSmallReduce
-	for off := 0; off < len(send); {
-		c := chunk(len(send), off, n.HalfSize(), r.Size)
-		n.Round()
-		sharedcopy.Copy(n.Slot(n.Rank()), send[off:off+c])
-		if err := n.Phase(); err != nil {
-			return err
-		}
-		out := recv[off : off+c]
-		if small {
-			reduceSlots(n, out, 0, c, r)
-		} else if err := reduceScatterInPlace(n, out, c, r, -1); err != nil {
-			return err
-		}
-		off += c
-	}
-	return nil
+	return nodeReduce(n, send, recv, r, -1)
 }
 
 // reduceSlots sets out to the rank-order reduction of bytes [lo, hi) of every slot.
@@ -143,7 +124,17 @@ func NodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
 	if n.Rank() == root && len(recv) != len(send) {
 		return fmt.Errorf("%w: reduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
 	}
+	return nodeReduce(n, send, recv, r, root)
+}
+
+// nodeReduce is NodeReduce, and with root < 0 NodeAllreduce. Small messages: every rank that
+// gets the result combines all slots, in rank order. Large ones: each rank combines its own
+// part of everybody's data in place in slot 0 (reduceScatterInPlace), then the ranks that get
+// the result copy it out. Either way each element of the result is combined in rank order,
+// the same way on every rank, so all get the same bits.
+func nodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
 	small := len(send) <= nodeSmallReduce
+	gets := root < 0 || n.Rank() == root
 	for off := 0; off < len(send); {
 		c := chunk(len(send), off, n.HalfSize(), r.Size)
 		n.Round()
@@ -151,17 +142,16 @@ func NodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
 		if err := n.Phase(); err != nil {
 			return err
 		}
-		switch {
-		case small && n.Rank() == root:
-			reduceSlots(n, recv[off:off+c], 0, c, r)
-		case !small:
-			var out []byte
-			if n.Rank() == root {
-				out = recv[off : off+c]
-			}
+		var out []byte
+		if gets {
+			out = recv[off : off+c]
+		}
+		if !small {
 			if err := reduceScatterInPlace(n, out, c, r, root); err != nil {
 				return err
 			}
+		} else if gets {
+			reduceSlots(n, out, 0, c, r)
 		}
 		off += c
 	}
