@@ -69,6 +69,21 @@ func (r *recorder) Deliver(env transport.Envelope, payload []byte, rv transport.
 
 var errPending = errors.New("pending")
 
+// messages returns a copy of what has arrived so far, taken under the lock: the reader and
+// fetch goroutines append to got and complete its entries concurrently.
+func (r *recorder) messages() []message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]message(nil), r.got...)
+}
+
+// losses returns a copy of the losses reported so far, taken under the lock.
+func (r *recorder) losses() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.lost...)
+}
+
 func (r *recorder) Lost(peer int, err error) {
 	r.mu.Lock()
 	r.lost = append(r.lost, err)
@@ -182,7 +197,7 @@ func TestSendSizesBothNetworks(t *testing.T) {
 				}
 				return true
 			})
-			for i, m := range rb.got {
+			for i, m := range rb.messages() {
 				if m.env.Tag != i || m.env.Ctx != 3 || m.env.Src != 0 || m.env.Size != sizes[i] {
 					t.Fatalf("message %d: envelope %+v", i, m.env)
 				}
@@ -205,15 +220,15 @@ func TestRendezvousTruncatedFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb.wait(t, "fetch", func() bool { return len(rb.got) == 1 && rb.got[0].err == nil })
-	if !bytes.Equal(rb.got[0].data, pattern(100, 1)[:10]) {
+	if !bytes.Equal(rb.messages()[0].data, pattern(100, 1)[:10]) {
 		t.Fatal("truncated fetch got the wrong bytes")
 	}
 	// The connection is still in step after discarding the rest.
 	a.Endpoint(1).Send(transport.Envelope{Src: 0, Tag: 5, Size: 3}, []byte("abc"), false, done)
 	<-done
 	rb.wait(t, "second message", func() bool { return len(rb.got) == 2 })
-	if string(rb.got[1].data) != "abc" {
-		t.Fatalf("second message %q", rb.got[1].data)
+	if got := rb.messages()[1].data; string(got) != "abc" {
+		t.Fatalf("second message %q", got)
 	}
 }
 
@@ -225,8 +240,8 @@ func TestSyncSendWaitsForFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb.wait(t, "sync message", func() bool { return len(rb.got) == 1 && rb.got[0].err == nil })
-	if string(rb.got[0].data) != "sync" {
-		t.Fatalf("got %q", rb.got[0].data)
+	if got := rb.messages()[0].data; string(got) != "sync" {
+		t.Fatalf("got %q", got)
 	}
 }
 
@@ -288,7 +303,7 @@ func TestWrongKeyIsRefused(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if n.Endpoint(1) != nil || len(rec.got) != 0 {
+	if n.Endpoint(1) != nil || len(rec.messages()) != 0 {
 		t.Fatal("an unauthenticated connection was installed")
 	}
 }
@@ -315,8 +330,8 @@ func TestCorruptFrameLosesPeer(t *testing.T) {
 			c := a.Endpoint(1).(*conn)
 			c.nc.Write(tc.frame())
 			rb.wait(t, "peer lost", func() bool { return len(rb.lost) == 1 })
-			if !errors.Is(rb.lost[0], transport.ErrCorrupt) {
-				t.Fatalf("lost with %v, want ErrCorrupt", rb.lost[0])
+			if lost := rb.losses()[0]; !errors.Is(lost, transport.ErrCorrupt) {
+				t.Fatalf("lost with %v, want ErrCorrupt", lost)
 			}
 		})
 	}
