@@ -91,7 +91,9 @@ func (c *Comm) coll() collective.Comm { return (*collView)(c) }
 
 // begin starts a collective call on c: c must be open; with GORUN_CHECK=1 the ranks agree on
 // sig and learn whether any rank's arguments failed (local: this rank's verdict); otherwise a
-// local error is returned at once, before anything is sent.
+// local error is returned at once, before anything is sent. A call that began must end: the
+// world's collectives write into the node's shared memory between their waits, and Close
+// waits for every collective that began to end before it unmaps that memory.
 func (c *Comm) begin(sig collective.Signature, local error) (*collective.Engine, error) {
 	if err := c.check(0, false); err != nil {
 		return nil, err
@@ -100,15 +102,23 @@ func (c *Comm) begin(sig collective.Signature, local error) (*collective.Engine,
 	if err != nil {
 		return nil, err
 	}
+	if err := c.w.Enter(); err != nil {
+		return nil, err
+	}
 	if e.Checking() {
-		if err := collective.Verify(c.coll(), sig, local); err != nil {
-			return nil, err
-		}
-	} else if local != nil {
-		return nil, local
+		err = collective.Verify(c.coll(), sig, local)
+	} else {
+		err = local
+	}
+	if err != nil {
+		c.end()
+		return nil, err
 	}
 	return e, nil
 }
+
+// end ends a collective call that began.
+func (c *Comm) end() { c.w.Leave() }
 
 // rootErr reports a root outside c.
 func (c *Comm) rootErr(root int) error {
@@ -142,6 +152,7 @@ func (c *Comm) Barrier() error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Barrier(c.coll())
 }
 
@@ -152,6 +163,7 @@ func Bcast[T Elem](c *Comm, buf []T, root int) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Bcast(c.coll(), bytesOf(buf), root)
 }
 
@@ -167,6 +179,7 @@ func Reduce[T Number](c *Comm, send, recv []T, op Op, root int) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Reduce(c.coll(), bytesOf(send), bytesOf(recv), r, root)
 }
 
@@ -183,6 +196,7 @@ func Allreduce[T Number](c *Comm, send, recv []T, op Op) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Allreduce(c.coll(), bytesOf(send), bytesOf(recv), r)
 }
 
@@ -201,6 +215,7 @@ func AllreduceFunc[T Elem](c *Comm, send, recv []T, f func(inout, in []T)) error
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	r := collective.Reducer{Size: sizeOf[T](), Func: func(inout, in []byte) {
 		f(view.As[T](inout), view.As[T](in))
 	}}
@@ -219,6 +234,7 @@ func Gather[T Elem](c *Comm, send, recv []T, root int) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Gather(c.coll(), bytesOf(send), bytesOf(recv), root)
 }
 
@@ -233,6 +249,7 @@ func Scatter[T Elem](c *Comm, send, recv []T, root int) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Scatter(c.coll(), bytesOf(send), bytesOf(recv), root)
 }
 
@@ -247,6 +264,7 @@ func Allgather[T Elem](c *Comm, send, recv []T) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Allgather(c.coll(), bytesOf(send), bytesOf(recv))
 }
 
@@ -261,6 +279,7 @@ func Alltoall[T Elem](c *Comm, send, recv []T) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Alltoall(c.coll(), bytesOf(send), bytesOf(recv))
 }
 
@@ -276,6 +295,7 @@ func ReduceScatterBlock[T Number](c *Comm, send, recv []T, op Op) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.ReduceScatterBlock(c.coll(), bytesOf(send), bytesOf(recv), r)
 }
 
@@ -291,5 +311,6 @@ func Scan[T Number](c *Comm, send, recv []T, op Op) error {
 	if err != nil {
 		return err
 	}
+	defer c.end()
 	return e.Scan(c.coll(), bytesOf(send), bytesOf(recv), r)
 }

@@ -126,7 +126,7 @@ func (c *Comm) check(peer int, anySource bool) error {
 	if c == nil {
 		return fmt.Errorf("%w: nil communicator", ErrClosed)
 	}
-	if c.closed.Load() {
+	if c.closed.Load() || c.w.Closed() { // this communicator, or the world under it
 		return ErrClosed
 	}
 	if anySource && peer == AnySource {

@@ -3,6 +3,8 @@ package rank
 import (
 	"errors"
 	"fmt"
+
+	"github.com/gorun-hpc/gorun/transport"
 )
 
 // The errors every layer above reports; comm re-exports them. Richer errors below match them
@@ -18,8 +20,9 @@ var (
 	ErrPeerLost = errors.New("peer lost")
 	// ErrAborted: the job is being taken down.
 	ErrAborted = errors.New("job aborted")
-	// ErrClosed: use after Close.
-	ErrClosed = errors.New("closed")
+	// ErrClosed: use after (or during) Close; also what pending requests complete with when
+	// Close ends them.
+	ErrClosed = transport.ErrClosed
 	// ErrCanceled: a request was canceled before it matched.
 	ErrCanceled = errors.New("request canceled")
 )

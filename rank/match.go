@@ -25,6 +25,10 @@ type matcher struct {
 	lost map[int]error
 	// anyLost is set once lost has an entry: a cheap check for waits that poll.
 	anyLost atomic.Bool
+	// closed, once set (World.Close), completes every receive and probe posted on a context
+	// other than keepCtx at once; keepCtx is the context of Close's own barrier.
+	closed  error
+	keepCtx uint32
 	// last caches the queues of the context used last (most traffic is on one), sparing a
 	// map lookup per message. Guarded by mu.
 	lastCtx uint32
@@ -128,6 +132,12 @@ func take(r *Request, env *transport.Envelope, payload []byte, rndv transport.Re
 // post starts receive (or probe) r: it takes the first queued message r accepts, or queues r.
 func (m *matcher) post(r *Request) {
 	m.mu.Lock()
+	if m.closed != nil && r.ctx != m.keepCtx {
+		err := m.closed
+		m.mu.Unlock()
+		r.Complete(err)
+		return
+	}
 	q := m.queues(r.ctx)
 	for u := q.unexpected.head; u != nil; u = u.next {
 		if !accepts(r.peer, r.tag, &u.env) {
@@ -213,24 +223,43 @@ func (m *matcher) Lost(peer int, err error) {
 	lerr := &PeerLostError{Rank: peer, Err: err}
 	m.lost[peer] = lerr
 	m.anyLost.Store(true)
-	var failed []*Request
-	for _, q := range m.ctxs {
+	failed := m.takePosted(func(ctx uint32, r *Request) bool { return r.peer == peer || r.peer == AnySource })
+	m.mu.Unlock()
+	for _, r := range failed {
+		r.Complete(lerr)
+	}
+}
+
+// close completes every posted receive and probe, except those on context keep, with err,
+// and makes post do the same from now on.
+func (m *matcher) close(err error, keep uint32) {
+	m.mu.Lock()
+	m.closed, m.keepCtx = err, keep
+	failed := m.takePosted(func(ctx uint32, _ *Request) bool { return ctx != keep })
+	m.mu.Unlock()
+	for _, r := range failed {
+		r.Complete(err)
+	}
+}
+
+// takePosted removes from the queues, and returns, every posted receive and probe that which
+// selects. Called with mu held; the caller completes them once it has released mu.
+func (m *matcher) takePosted(which func(ctx uint32, r *Request) bool) []*Request {
+	var taken []*Request
+	for ctx, q := range m.ctxs {
 		for _, l := range []*list[Request, *Request]{&q.posted, &q.probes} {
 			for r := l.head; r != nil; {
 				next := r.next
-				if r.peer == peer || r.peer == AnySource {
+				if which(ctx, r) {
 					l.remove(r)
 					r.posted = false
-					failed = append(failed, r)
+					taken = append(taken, r)
 				}
 				r = next
 			}
 		}
 	}
-	m.mu.Unlock()
-	for _, r := range failed {
-		r.Complete(lerr)
-	}
+	return taken
 }
 
 // isLost reports why peer is gone, or nil.

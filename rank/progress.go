@@ -17,14 +17,23 @@ import (
 
 // wait blocks until done reports true or ctx ends. wake is signalled whenever done may have
 // become true, provided *parked is set: a request's wake channel and parked word, or WaitAny's
-// group channel (signalled whatever parked says).
-func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}, parked *atomic.Uint32) error {
+// group channel (signalled whatever parked says). A closable wait (every wait of the program)
+// also ends, with ErrClosed, once Close begins; what it waited for is then completed by Close.
+func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}, parked *atomic.Uint32, closable bool) error {
+	closing := w.closingCh
+	if !closable {
+		closing = nil
+	}
 	if w.poller == nil {
 		parked.Store(1)
 		defer parked.Store(0)
 		for !done() {
+			if closable && w.closing.Load() {
+				return ErrClosed
+			}
 			select {
 			case <-wake:
+			case <-closing:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -34,8 +43,11 @@ func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}
 	w.waiters.Add(1)
 	defer w.waiters.Add(-1)
 	for !done() {
+		if closable && w.closing.Load() {
+			return ErrClosed
+		}
 		if w.driving.CompareAndSwap(false, true) {
-			err := w.drive(ctx, done) // the driver polls: nobody need signal it
+			err := w.drive(ctx, done, closable) // the driver polls: nobody need signal it
 			w.releaseDriving()
 			if err != nil {
 				return err
@@ -51,6 +63,7 @@ func (w *World) wait(ctx context.Context, done func() bool, wake <-chan struct{}
 		case <-wake:
 		case <-w.handoff:
 		case <-recheck(wake):
+		case <-closing:
 		case <-ctx.Done():
 			parked.Store(0)
 			return ctx.Err()
@@ -86,8 +99,14 @@ func (w *World) releaseDriving() {
 // sleepSlice bounds one sleep so that liveness checks and ctx deadlines are noticed.
 const sleepSlice = 50 * time.Millisecond
 
-// drive polls the poller until done reports true or ctx ends. While nothing arrives it waits
-// in three phases:
+// liveEvery is how many polls the driver makes between looks at the clock for what must
+// happen on time whatever arrives: a dead peer noticed (the poller's Check, itself spaced by
+// the clock), a deadline or cancellation of ctx. Under steady traffic from other peers, or a
+// long spin, the driver would otherwise never get to either.
+const liveEvery = 256
+
+// drive polls the poller until done reports true, ctx ends, or (closable) Close begins. While
+// nothing arrives it waits in three phases:
 //
 //  1. spin (w.spin, only when every local rank has a CPU of its own): poll without pause,
 //     so a message is seen within a cache-line transfer;
@@ -99,12 +118,21 @@ const sleepSlice = 50 * time.Millisecond
 // Only progress (a poll that did something) starts the phases over: a wait that has slept
 // once sleeps again, rather than spinning anew after every slice, so a rank idle in a long
 // wait costs no CPU.
-func (w *World) drive(ctx context.Context, done func() bool) error {
+func (w *World) drive(ctx context.Context, done func() bool, closable bool) error {
 	idleSince := time.Time{}
 	yields := 0
 	for polls := 0; ; polls++ {
 		if done() {
 			return nil
+		}
+		if closable && w.closing.Load() {
+			return ErrClosed
+		}
+		if polls%liveEvery == liveEvery-1 {
+			w.poller.Check()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		if w.poller.Poll() {
 			idleSince, yields = time.Time{}, 0

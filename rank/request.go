@@ -3,6 +3,7 @@ package rank
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 )
 
@@ -91,6 +92,11 @@ func (r *Request) Complete(err error) {
 			peer = r.status.Source
 		}
 		err = &PeerLostError{Rank: peer, Err: err}
+		if closable(r.ctx) && r.w.closing.Load() {
+			// Close has begun and ends what the program left pending, as closed; a peer
+			// that finished its own Close and exited may be noticed first. Both are said.
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
 	}
 	r.err = err
 	w, wake := r.w, r.wake
@@ -124,7 +130,7 @@ func (r *Request) Result() (Status, error) { return r.status, r.err }
 // receive, canceled.
 func (r *Request) Wait(ctx context.Context) (Status, error) {
 	if r.done.Load() == 0 {
-		if err := r.w.wait(ctx, r.isDone, r.wake, &r.parked); err != nil {
+		if err := r.w.wait(ctx, r.isDone, r.wake, &r.parked, closable(r.ctx)); err != nil {
 			return Status{}, err
 		}
 	}
@@ -169,7 +175,7 @@ func WaitAny(ctx context.Context, reqs []*Request) (int, error) {
 		}
 	}()
 	var parked atomic.Uint32 // the group channel is signalled whatever it says
-	if err := w.wait(ctx, func() bool { return first() >= 0 }, group, &parked); err != nil {
+	if err := w.wait(ctx, func() bool { return first() >= 0 }, group, &parked, true); err != nil {
 		return -1, err
 	}
 	return first(), nil
@@ -191,6 +197,13 @@ func (r *Request) Cancel() bool {
 	if r.op == opSend {
 		return false
 	}
+	// Completing rings the driver's doorbell, in the segment: an entry section keeps Close
+	// from unmapping it meanwhile. Once Close has begun there is nothing left to cancel: the
+	// receive has been (or is being) completed with ErrClosed.
+	if r.w.enter(r.ctx) != nil {
+		return false
+	}
+	defer r.w.leave()
 	if !r.w.m.withdraw(r) {
 		return false
 	}

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
 	"github.com/gorun-hpc/gorun/internal/pmi"
 	"github.com/gorun-hpc/gorun/transport"
 	"github.com/gorun-hpc/gorun/transport/shm"
@@ -54,9 +52,13 @@ type World struct {
 
 	refusedCount atomic.Int64 // connections dropped because they failed the handshake
 
+	// Closing (close.go). closing is set once, when Close begins, and closingCh is closed
+	// right after; users counts the goroutines inside an entry section (enter … leave).
+	closing   atomic.Bool
+	closingCh chan struct{}
+	users     atomic.Int32
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool
 }
 
 // peer is how to reach one rank.
@@ -106,7 +108,7 @@ func Init(cfg Config) (*World, error) {
 	if !initialized.CompareAndSwap(false, true) {
 		return nil, errors.New("gorun: Init called twice in one process")
 	}
-	w := &World{cfg: cfg, m: newMatcher(), handoff: make(chan struct{}, 1)}
+	w := &World{cfg: cfg, m: newMatcher(), handoff: make(chan struct{}, 1), closingCh: make(chan struct{})}
 	w.requests.New = func() any { return newRequest(w) }
 	if err := w.bootstrap(); err != nil {
 		w.teardown()
@@ -114,52 +116,6 @@ func Init(cfg Config) (*World, error) {
 		return nil, fmt.Errorf("gorun: %w", err)
 	}
 	return w, nil
-}
-
-// Close leaves the job: it waits until every rank has called Close (a barrier), then ends the
-// connections in order and tells the launcher. It is idempotent.
-func (w *World) Close() error {
-	w.closeOnce.Do(func() {
-		var errs error
-		if w.size > 1 {
-			if err := w.barrier(closeContext); err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("final barrier: %w", err))
-			}
-		}
-		w.closed.Store(true)
-		if err := w.teardown(); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-		if w.pmi != nil {
-			if err := w.pmi.Finalize(); err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("pmi finalize: %w", err))
-			}
-		}
-		if w.rendezvous != nil {
-			w.rendezvous.close(rendezvousLinger)
-		}
-		w.closeErr = errs
-		initialized.Store(false)
-	})
-	return w.closeErr
-}
-
-// teardown closes every transport.
-func (w *World) teardown() error {
-	var errs error
-	for _, n := range w.nets {
-		if err := n.Close(); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-	}
-	w.nets = nil
-	if w.shm != nil {
-		if err := w.shm.Close(); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-		w.shm = nil
-	}
-	return errs
 }
 
 // rendezvousLinger bounds how long rank 0 keeps serving its rendezvous after its own Close,
@@ -201,25 +157,35 @@ func (w *World) barrier(ctx uint32) error {
 	return nil
 }
 
-func (w *World) checkPeer(r int) error {
-	if w.closed.Load() {
-		return ErrClosed
-	}
+// checkRank reports a world rank out of range.
+func (w *World) checkRank(r int) error {
 	if r < 0 || r >= w.size {
 		return fmt.Errorf("%w: %d not in [0, %d)", ErrRank, r, w.size)
 	}
 	return nil
 }
 
+// checkSource is checkRank for a receive's source, which may be AnySource.
+func (w *World) checkSource(r int) error {
+	if r == AnySource {
+		return nil
+	}
+	return w.checkRank(r)
+}
+
 // Isend starts sending buf to world rank dst. With sync set it completes only once the
 // receiver has matched the message.
 func (w *World) Isend(ctx uint32, dst, tag int, buf []byte, sync bool) (*Request, error) {
-	if err := w.checkPeer(dst); err != nil {
+	if err := w.checkRank(dst); err != nil {
+		return nil, err
+	}
+	if err := w.enter(ctx); err != nil {
 		return nil, err
 	}
 	r := newRequest(w)
 	r.reset(opSend, ctx, dst, tag, buf)
 	w.startSend(r, sync)
+	w.leave()
 	return r, nil
 }
 
@@ -230,60 +196,75 @@ func (w *World) startSend(r *Request, sync bool) {
 
 // Irecv starts receiving into buf from world rank src (or AnySource).
 func (w *World) Irecv(ctx uint32, src, tag int, buf []byte) (*Request, error) {
-	if src != AnySource {
-		if err := w.checkPeer(src); err != nil {
-			return nil, err
-		}
-	} else if w.closed.Load() {
-		return nil, ErrClosed
+	if err := w.checkSource(src); err != nil {
+		return nil, err
+	}
+	if err := w.enter(ctx); err != nil {
+		return nil, err
 	}
 	r := newRequest(w)
 	r.reset(opRecv, ctx, src, tag, buf)
 	w.m.post(r)
+	w.leave()
 	return r, nil
 }
 
 // Send is a blocking Isend + Wait that allocates nothing.
 func (w *World) Send(ctx uint32, dst, tag int, buf []byte, sync bool) error {
-	if err := w.checkPeer(dst); err != nil {
+	if err := w.checkRank(dst); err != nil {
+		return err
+	}
+	if err := w.enter(ctx); err != nil {
 		return err
 	}
 	r := w.requests.Get().(*Request)
 	r.reset(opSend, ctx, dst, tag, buf)
 	w.startSend(r, sync)
+	w.leave()
 	_, err := r.Wait(context.Background())
-	w.requests.Put(r)
+	w.recycle(r)
 	return err
 }
 
 // Recv is a blocking Irecv + Wait that allocates nothing.
 func (w *World) Recv(ctx uint32, src, tag int, buf []byte) (Status, error) {
-	if src != AnySource {
-		if err := w.checkPeer(src); err != nil {
-			return Status{}, err
-		}
-	} else if w.closed.Load() {
-		return Status{}, ErrClosed
+	if err := w.checkSource(src); err != nil {
+		return Status{}, err
+	}
+	if err := w.enter(ctx); err != nil {
+		return Status{}, err
 	}
 	r := w.requests.Get().(*Request)
 	r.reset(opRecv, ctx, src, tag, buf)
 	w.m.post(r)
+	w.leave()
 	st, err := r.Wait(context.Background())
-	w.requests.Put(r)
+	w.recycle(r)
 	return st, err
+}
+
+// recycle returns a blocking call's request to the pool, unless it is still in flight (its
+// wait ended early because Close began): the transport that holds it completes it later,
+// and a request in the pool must belong to nobody.
+func (w *World) recycle(r *Request) {
+	if r.Done() {
+		w.requests.Put(r)
+	}
 }
 
 // Probe blocks until a message that a receive from src with tag would get has arrived, and
 // describes it without receiving it.
 func (w *World) Probe(ctx context.Context, cctx uint32, src, tag int) (Status, error) {
-	if src != AnySource {
-		if err := w.checkPeer(src); err != nil {
-			return Status{}, err
-		}
+	if err := w.checkSource(src); err != nil {
+		return Status{}, err
+	}
+	if err := w.enter(cctx); err != nil {
+		return Status{}, err
 	}
 	r := newRequest(w)
 	r.reset(opProbe, cctx, src, tag, nil)
 	w.m.post(r)
+	w.leave()
 	st, err := r.Wait(ctx)
 	if err != nil && !r.Done() {
 		r.Cancel()
@@ -293,11 +274,13 @@ func (w *World) Probe(ctx context.Context, cctx uint32, src, tag int) (Status, e
 
 // Iprobe reports whether such a message has arrived, after driving progress once.
 func (w *World) Iprobe(cctx uint32, src, tag int) (Status, bool, error) {
-	if src != AnySource {
-		if err := w.checkPeer(src); err != nil {
-			return Status{}, false, err
-		}
+	if err := w.checkSource(src); err != nil {
+		return Status{}, false, err
 	}
+	if err := w.enter(cctx); err != nil {
+		return Status{}, false, err
+	}
+	defer w.leave()
 	w.pollOnce()
 	st, ok := w.m.peek(cctx, src, tag)
 	if !ok && src != AnySource {
@@ -311,13 +294,14 @@ func (w *World) Iprobe(cctx uint32, src, tag int) (Status, bool, error) {
 // Sendrecv sends send to dst and receives into recv from src at the same time, so two ranks
 // exchanging with each other never deadlock. It allocates nothing.
 func (w *World) Sendrecv(ctx uint32, send []byte, dst, stag int, recv []byte, src, rtag int) (Status, error) {
-	if err := w.checkPeer(dst); err != nil {
+	if err := w.checkRank(dst); err != nil {
 		return Status{}, err
 	}
-	if src != AnySource {
-		if err := w.checkPeer(src); err != nil {
-			return Status{}, err
-		}
+	if err := w.checkSource(src); err != nil {
+		return Status{}, err
+	}
+	if err := w.enter(ctx); err != nil {
+		return Status{}, err
 	}
 	rr := w.requests.Get().(*Request)
 	rr.reset(opRecv, ctx, src, rtag, recv)
@@ -325,10 +309,11 @@ func (w *World) Sendrecv(ctx uint32, send []byte, dst, stag int, recv []byte, sr
 	sr := w.requests.Get().(*Request)
 	sr.reset(opSend, ctx, dst, stag, send)
 	w.startSend(sr, false)
+	w.leave()
 	_, serr := sr.Wait(context.Background())
 	st, rerr := rr.Wait(context.Background())
-	w.requests.Put(sr)
-	w.requests.Put(rr)
+	w.recycle(sr)
+	w.recycle(rr)
 	if rerr != nil {
 		return st, rerr
 	}
@@ -370,7 +355,7 @@ func (w *World) waitArena(complete func() bool) error {
 		return false
 	}
 	var parked atomic.Uint32
-	if err := w.wait(context.Background(), done, nil, &parked); err != nil {
+	if err := w.wait(context.Background(), done, nil, &parked, true); err != nil {
 		return err
 	}
 	return failed

@@ -10,7 +10,16 @@
 // unexpectedly.
 package transport
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrClosed completes whatever a transport still holds when it is closed (a send nobody
+// matched, a fetch whose data never came), and whatever fails because this rank, or — after
+// the orderly goodbye that only Close sends — the peer, has closed. The rank re-exports it as
+// its own ErrClosed, so the program sees one error.
+var ErrClosed = errors.New("closed")
 
 // Envelope is what matching looks at: who sent the message, on which context, with which tag,
 // and how many bytes it carries.

@@ -108,10 +108,18 @@ type peer struct {
 	bulkR   bulkReader
 	streams []*largeSend // CTS received: being streamed through bulkW, in order
 
-	// inMu guards fetches, which Fetch appends from any goroutine.
+	// inMu guards fetches, which Fetch appends from any goroutine, and inEnded: once the
+	// peer has ended (end), Fetch completes with inEnded instead of appending, so no fetch is
+	// appended after end took the list. nFetch is len(fetches), for the driver's lock-free
+	// check (Poll, hasWork).
 	inMu    sync.Mutex
 	fetches []*largeRecv // matched pipelined receives being drained from bulkR, in order
+	inEnded error
 	nFetch  atomic.Int32
+
+	// gone is set (by end, with lost) once the peer is lost or closed: the driver no longer
+	// polls its ring, which may be corrupt or unmapped.
+	gone atomic.Bool
 
 	pidfd int // -1 if pidfd_open is unavailable
 }
@@ -428,6 +436,11 @@ func (rv *rendezvous) Fetch(dst []byte, c transport.Completion) {
 		// The kernel refused: fall back to the pipelined path.
 	}
 	p.inMu.Lock()
+	if err := p.inEnded; err != nil {
+		p.inMu.Unlock()
+		c.Complete(err)
+		return
+	}
 	p.fetches = append(p.fetches, &largeRecv{dst: dst, size: rv.size, done: c})
 	p.nFetch.Store(int32(len(p.fetches)))
 	p.inMu.Unlock()
@@ -515,22 +528,24 @@ func (p *peer) pumpIn() bool {
 	}
 }
 
-// lose fails everything in flight with the peer and reports it lost; the driver calls it.
-func (p *peer) lose(err error) {
+// end fails everything in flight with the peer with err, and makes every later send or fetch
+// fail with it; it reports whether this call ended the peer (false: it had ended before). The
+// driver calls it, or Close once no goroutine drives (streams are the driver's).
+func (p *peer) end(err error) bool {
 	p.mu.Lock()
 	if p.lost != nil {
 		p.mu.Unlock()
-		return
+		return false
 	}
-	p.lost = fmt.Errorf("pid %d: %w", p.pid, err)
-	err = p.lost
+	p.lost = err
+	p.gone.Store(true)
 	queue, sends := p.queue, p.sends
 	p.queue, p.sends = nil, map[uint64]*largeSend{}
 	p.queued.Store(0)
 	p.mu.Unlock()
 	p.inMu.Lock()
 	fetches := p.fetches
-	p.fetches = nil
+	p.fetches, p.inEnded = nil, err
 	p.nFetch.Store(0)
 	p.inMu.Unlock()
 	streams := p.streams
@@ -549,12 +564,23 @@ func (p *peer) lose(err error) {
 	for _, r := range fetches {
 		r.done.Complete(err)
 	}
-	p.t.sink.Lost(p.world, err)
+	return true
 }
 
+// lose ends the peer and reports it lost, failing whatever still waits on it; the driver
+// calls it.
+func (p *peer) lose(err error) {
+	err = fmt.Errorf("pid %d: %w", p.pid, err)
+	if p.end(err) {
+		p.t.sink.Lost(p.world, err)
+	}
+}
+
+// close publishes what is still held for the peer, completes whatever is in flight with
+// transport.ErrClosed, and releases the peer's descriptors. Transport.Close calls it once no
+// goroutine drives.
 func (p *peer) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	// A batch still held would never reach the peer, which may be waiting for it (the last
 	// messages of the world's final barrier, say).
 	if p.lost == nil && p.flushLocked() {
@@ -564,6 +590,12 @@ func (p *peer) close() {
 	if p.flushTimer != nil {
 		p.flushTimer.Stop()
 	}
+	p.mu.Unlock()
+	p.end(transport.ErrClosed)
+	// The descriptors are closed under mu: flushAndNotify rings the peer's doorbell with mu
+	// held, after checking closed.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1

@@ -90,6 +90,10 @@ func (c *Config) fillSizes() {
 	}
 }
 
+// offersCMA reports whether this rank may send by single copy at all (and so must let its
+// peers read its memory).
+func (c *Config) offersCMA() bool { return !c.DisableCMA && c.CMAMax > 0 }
+
 // eagerMax is the largest eager message: the configured limit, or what a ring record can
 // carry if that is less.
 func (c *Config) eagerMax() int {
@@ -273,7 +277,8 @@ func (t *Transport) meet(deadline time.Time) error {
 	mem, lay := t.seg.mem, &t.lay
 	ctl := lay.ctl(t.me)
 	view.Uint32At(mem, ctl+ctlPidOff).Store(uint32(os.Getpid()))
-	if !t.cfg.DisableCMA {
+	if t.cfg.offersCMA() {
+		// Only a rank that may offer single copy exposes itself to its peers' reads.
 		allowPtraceByPeers()
 		t.cmaProbe = append([]byte(nil), cmaPattern[:]...)
 		t.pinner.Pin(&t.cmaProbe[0])
@@ -341,8 +346,10 @@ func (t *Transport) CMA() bool {
 	return view.Uint32At(t.seg.mem, t.lay.ctl(t.me)+ctlCMAStateOff).Load() == cmaWorks
 }
 
-// Close unmaps the segment and releases the peers' resources. Call it once no message is in
-// flight (after the world's final barrier).
+// Close completes whatever is still in flight with transport.ErrClosed, releases the peers'
+// resources and unmaps the segment. Call it once no goroutine drives the transport and none
+// will again, and no goroutine is in Send, Fetch or Wake (the rank's Close holds the driving
+// role and has waited out every entry section); after it nothing may touch the transport.
 func (t *Transport) Close() error {
 	for _, p := range t.list {
 		p.close()

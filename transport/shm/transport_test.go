@@ -254,6 +254,85 @@ func TestTransportCorruptRingLosesPeer(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("send to a lost peer succeeded")
 	}
+	// The corrupt ring is not read again: polling finds nothing to do, so a waiting rank
+	// goes to sleep (and checks deaths and deadlines) instead of spinning on the fault.
+	for i := range 100 {
+		if ts[1].Poll() {
+			t.Fatalf("poll %d after the loss reported progress", i)
+		}
+	}
+	if ts[1].hasWork() {
+		t.Fatal("a lost peer's corrupt ring still counts as work")
+	}
+	if len(sinks[1].lost) != 1 {
+		t.Fatalf("lost reported %d times", len(sinks[1].lost))
+	}
+}
+
+// TestFetchAfterLossCompletes: a rendezvous matched after its sender was lost completes with
+// the loss instead of waiting for data that will never come (Fetch and lose race for the
+// list of fetches; whichever comes second must see the other).
+func TestFetchAfterLossCompletes(t *testing.T) {
+	ts, _ := node(t, 2, func(c *Config) { c.DisableCMA = true })
+	rv := &rendezvous{p: ts[1].peers[0], size: 1 << 20, cookie: 1, proto: protoPipe}
+	ts[1].peers[0].lose(errors.New("test: peer gone"))
+	done := make(sent, 1)
+	rv.Fetch(make([]byte, 1<<20), done)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("fetch from a lost peer succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetch from a lost peer never completed")
+	}
+}
+
+// TestCloseCompletesPending: what a transport still holds when it closes — a large send
+// nobody matched, a matched receive whose data never came, records queued behind a full
+// ring — completes with transport.ErrClosed.
+func TestCloseCompletesPending(t *testing.T) {
+	ts, _ := node(t, 2, func(c *Config) { c.DisableCMA = true })
+	large := make(sent, 1)
+	ts[0].Endpoint(1).Send(transport.Envelope{Src: 0, Size: 1 << 20}, make([]byte, 1<<20), false, large)
+	fetch := make(sent, 1)
+	rv := &rendezvous{p: ts[0].peers[1], size: 1 << 20, cookie: 7, proto: protoPipe}
+	rv.Fetch(make([]byte, 1<<20), fetch)
+	// Fill the ring towards rank 1, which never polls, until sends queue.
+	queued := make(sent, 1<<14)
+	for range cap(queued) {
+		ts[0].Endpoint(1).Send(transport.Envelope{Src: 0, Size: 1000}, make([]byte, 1000), false, queued)
+		if ts[0].peers[1].queued.Load() > 0 {
+			break
+		}
+	}
+	if ts[0].peers[1].queued.Load() == 0 {
+		t.Fatal("the ring never filled")
+	}
+	if err := ts[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]sent{"large send": large, "fetch": fetch} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, transport.ErrClosed) {
+				t.Fatalf("%s ended with %v, want ErrClosed", name, err)
+			}
+		default:
+			t.Fatalf("%s still pending after Close", name)
+		}
+	}
+	var closed int
+	for len(queued) > 0 {
+		if err := <-queued; errors.Is(err, transport.ErrClosed) {
+			closed++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if closed == 0 {
+		t.Fatal("no queued send ended with ErrClosed")
+	}
 }
 
 func TestSleepIsWokenBySend(t *testing.T) {

@@ -40,6 +40,9 @@ func (t *Transport) Poll() bool {
 		}
 	}
 	for _, p := range t.list {
+		if p.gone.Load() {
+			continue
+		}
 		if since := p.heldSince.Load(); since != 0 && time.Now().UnixNano()-since >= int64(t.cfg.FlushTimeout) {
 			p.flushAndNotify()
 		}
@@ -56,8 +59,13 @@ func (t *Transport) Poll() bool {
 	return did
 }
 
-// drain takes up to drainBudget records from p's ring.
+// drain takes up to drainBudget records from p's ring. A peer that is gone is not read: its
+// ring may be corrupt, and reading it again would find the same fault and report progress
+// forever.
 func (t *Transport) drain(p *peer) bool {
+	if p.gone.Load() {
+		return false
+	}
 	n := 0
 	for ; n < drainBudget; n++ {
 		rec, ok, err := p.rx.next()
@@ -125,6 +133,9 @@ func (t *Transport) hasWork() bool {
 		}
 	}
 	for _, p := range t.list {
+		if p.gone.Load() {
+			continue
+		}
 		if !t.useSummary && p.rx.ready() {
 			return true
 		}
@@ -163,7 +174,7 @@ func (t *Transport) Check() {
 	t.lastCheck = now
 	fds := t.pollFds[:0]
 	for _, p := range t.list {
-		if p.lostErr() != nil {
+		if p.gone.Load() {
 			continue
 		}
 		if p.pidfd < 0 {

@@ -283,8 +283,11 @@ func (c *conn) shutdown() {
 }
 
 var (
-	errBye        = errors.New("peer closed the connection in order")
-	errPeerClosed = errors.New("peer has closed")
+	errBye = errors.New("peer closed the connection in order")
+	// errPeerClosed ends what is still pending once the peer said Bye. Only a rank's Close
+	// sends Bye, after its final barrier, which every rank has then entered: the job is
+	// closing, so pending operations end as closed, not as lost.
+	errPeerClosed = fmt.Errorf("peer has closed: %w", transport.ErrClosed)
 )
 
 // readLoop is the reader goroutine: it reads frames until the connection ends.
@@ -302,7 +305,7 @@ func (c *conn) readLoop() {
 		case errors.Is(err, errBye):
 			c.fail(fmt.Errorf("rank %d: %w", c.peer, errPeerClosed), false)
 		case closing:
-			c.fail(fmt.Errorf("rank %d: %w", c.peer, errPeerClosed), false)
+			c.fail(fmt.Errorf("connection to rank %d: %w", c.peer, transport.ErrClosed), false)
 		default:
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("connection to rank %d lost: %w", c.peer, err)

@@ -16,17 +16,20 @@ import (
 
 func main() {
 	rankprog.Main("e2e", map[string]func(*comm.Comm){
-		"p2p":      p2p,
-		"sem":      semantics,
-		"nodes":    nodes,
-		"allocs":   allocs,
-		"stress":   stress,
-		"abort":    abort,
-		"coll":     collectives,
-		"exit3":    exit3,
-		"kill9":    kill9,
-		"peerlost": peerLost,
-		"idle":     idle,
+		"p2p":          p2p,
+		"sem":          semantics,
+		"nodes":        nodes,
+		"allocs":       allocs,
+		"stress":       stress,
+		"abort":        abort,
+		"coll":         collectives,
+		"exit3":        exit3,
+		"kill9":        kill9,
+		"peerlost":     peerLost,
+		"idle":         idle,
+		"closepending": closePending,
+		"closerace":    closeRace,
+		"exitpeer":     exitPeer,
 	})
 }
 
