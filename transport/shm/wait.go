@@ -189,8 +189,11 @@ func (t *Transport) Check() {
 	if len(fds) == 0 {
 		return
 	}
-	// A raw call: with a zero timeout it never blocks (see doorbell.go for why raw).
-	n, _, errno := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), 0)
+	// A raw call: with a zero timeout it never blocks (see doorbell.go for why raw). ppoll,
+	// not poll: arm64 has only the former.
+	var zero unix.Timespec
+	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(unsafe.SliceData(fds))), uintptr(len(fds)),
+		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 	if errno != 0 || n == 0 {
 		return
 	}
