@@ -78,9 +78,9 @@ func initiate(c net.Conn, key []byte, from, to int) error {
 	return c.SetDeadline(time.Time{})
 }
 
-// accept runs the acceptor's side for rank self and returns the initiator's rank. expected
+// acceptHandshake runs the acceptor's side for rank self and returns the initiator's rank. expected
 // reports whether a connection from that rank is welcome.
-func accept(c net.Conn, key []byte, self int, expected func(int) bool) (int, error) {
+func acceptHandshake(c net.Conn, key []byte, self int, expected func(int) bool) (int, error) {
 	if err := c.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return 0, err
 	}

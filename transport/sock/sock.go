@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/gorun-hpc/gorun/internal/accept"
 	"github.com/gorun-hpc/gorun/transport"
 )
 
@@ -196,28 +197,40 @@ func (n *Net) dialOne(ctx context.Context, peer int, addr string) error {
 	return n.add(peer, nc)
 }
 
+// maxHandshakes caps the connections in their handshake at once: a stranger that opens
+// connections and says nothing holds a slot each for at most handshakeTimeout, and beyond
+// the cap further connections wait in the kernel's backlog, so it can neither exhaust this
+// rank's descriptors nor keep a real peer's connection from being accepted for long.
+const maxHandshakes = 64
+
+// acceptLoop accepts connections until the listener closes, riding out temporary errors
+// (out of descriptors, say), and runs each handshake on a goroutine of its own.
 func (n *Net) acceptLoop() {
-	for {
-		nc, err := n.ln.Accept()
-		if err != nil {
-			return // listener closed
-		}
+	slots := make(chan struct{}, maxHandshakes)
+	accept.Loop(n.ln, func(nc net.Conn) {
+		slots <- struct{}{} // frees within handshakeTimeout
 		n.goroutines.Add(1)
 		go func() {
 			defer n.goroutines.Done()
-			from, err := accept(nc, n.cfg.Key, n.cfg.Self, n.isExpected)
-			if err == nil {
-				err = n.add(from, nc)
-			}
-			if err != nil {
-				nc.Close()
-				n.refused.Add(1)
-				n.lastRefusal.Store(err)
-				if n.cfg.Refused != nil {
-					n.cfg.Refused(nc.RemoteAddr(), err)
-				}
-			}
+			defer func() { <-slots }()
+			n.handshake(nc)
 		}()
+	})
+}
+
+// handshake authenticates an accepted connection and installs it, or closes and reports it.
+func (n *Net) handshake(nc net.Conn) {
+	from, err := acceptHandshake(nc, n.cfg.Key, n.cfg.Self, n.isExpected)
+	if err == nil {
+		err = n.add(from, nc)
+	}
+	if err != nil {
+		nc.Close()
+		n.refused.Add(1)
+		n.lastRefusal.Store(err)
+		if n.cfg.Refused != nil {
+			n.cfg.Refused(nc.RemoteAddr(), err)
+		}
 	}
 }
 

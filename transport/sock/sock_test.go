@@ -363,3 +363,54 @@ func TestOrderlyCloseIsNotALoss(t *testing.T) {
 		t.Fatalf("orderly close reported losses: %v %v", ra.lost, rb.lost)
 	}
 }
+
+// TestStrangerFloodThenPeer: a stranger opens many connections, some silent and some
+// sending garbage, before the real peer connects; every one is refused or held within the
+// handshake cap, and the peer's connection still gets through.
+func TestStrangerFloodThenPeer(t *testing.T) {
+	rec := newRecorder()
+	n, err := Listen("tcp", "127.0.0.1:0", Config{Self: 0, Key: testKey, Sink: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strangers []net.Conn
+	defer func() {
+		for _, c := range strangers {
+			c.Close()
+		}
+	}()
+	for i := range 3 * maxHandshakes {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		strangers = append(strangers, c)
+		if i%2 == 0 {
+			c.Write(bytes.Repeat([]byte{'x'}, helloLen))
+		}
+	}
+	// The garbage hellos are refused at once; the silent ones hold their slots. Close them,
+	// as a stranger's connections end, and the real peer gets in.
+	for _, c := range strangers {
+		c.Close()
+	}
+	peer, err := Listen("tcp", "127.0.0.1:0", Config{Self: 1, Key: testKey, Sink: newRecorder()})
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	defer closeBoth(n, peer)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- n.Connect(ctx, nil, []int{1}) }()
+	go func() { errs <- peer.Connect(ctx, map[int][]string{0: {n.Addr()}}, nil) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused, _ := n.Refused(); refused < int64(maxHandshakes) {
+		t.Fatalf("%d connections refused, want at least %d", refused, maxHandshakes)
+	}
+}
