@@ -84,6 +84,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.N < 1 {
 		errs = append(errs, fmt.Errorf("N = %d: need at least one rank", cfg.N))
 	}
+	if cfg.N > MaxRanks {
+		errs = append(errs, fmt.Errorf("N = %d: at most %d ranks", cfg.N, MaxRanks))
+	}
 	if cfg.Program == "" {
 		errs = append(errs, errors.New("no program"))
 	}

@@ -17,8 +17,41 @@ type Host struct {
 	// address, an ssh alias); "localhost" and this machine's host name mean
 	// this machine, where ranks start as children of the launcher.
 	Name string
-	// Slots is how many ranks the host takes (>= 1).
+	// Slots is how many ranks the host takes, 1 to MaxSlots.
 	Slots int
+}
+
+// Bounds on a job's hosts: slots per host, and ranks in all (the hosts' slots added up, and
+// N with hosts). They keep every count the launcher derives from them within an int, and
+// turn a typo like a:9223372036854775807 into an error instead of a job nobody can start.
+const (
+	MaxSlots = 1 << 16
+	MaxRanks = 1 << 20
+)
+
+// parseSlots parses a slot count as written in a host list or file (what, for the message).
+func parseSlots(what, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxSlots {
+		return 0, fmt.Errorf("%q: slots must be a number from 1 to %d", what, MaxSlots)
+	}
+	return n, nil
+}
+
+// TotalSlots adds up the hosts' slots, checking each (1 to MaxSlots) and the total (at most
+// MaxRanks).
+func TotalSlots(hosts []Host) (int, error) {
+	total := 0
+	for _, h := range hosts {
+		if h.Slots < 1 || h.Slots > MaxSlots {
+			return 0, fmt.Errorf("host %s: %d slots, want 1 to %d", h.Name, h.Slots, MaxSlots)
+		}
+		// Both terms are at most MaxRanks, so the sum cannot overflow.
+		if total += h.Slots; total > MaxRanks {
+			return 0, fmt.Errorf("the hosts have more than %d slots in all", MaxRanks)
+		}
+	}
+	return total, nil
 }
 
 func (h Host) String() string { return h.Name + ":" + strconv.Itoa(h.Slots) }
@@ -56,9 +89,12 @@ func parseHostSlots(s string) (Host, error) {
 	case strings.Contains(s, ":") && net.ParseIP(s) == nil:
 		return Host{}, fmt.Errorf("%q: want NAME, NAME:SLOTS or [IPv6]:SLOTS", s)
 	}
-	n, err := strconv.Atoi(slots)
-	if err != nil || n < 1 {
-		return Host{}, fmt.Errorf("%q: slots must be a number >= 1", s)
+	if name == "" {
+		return Host{}, fmt.Errorf("%q: no host name", s)
+	}
+	n, err := parseSlots(s, slots)
+	if err != nil {
+		return Host{}, err
 	}
 	return Host{Name: name, Slots: n}, nil
 }
@@ -92,9 +128,7 @@ func parseHostfile(r io.Reader, name string) ([]Host, error) {
 			k, v, _ := strings.Cut(f, "=")
 			switch k {
 			case "slots":
-				if h.Slots, err = strconv.Atoi(v); err != nil || h.Slots < 1 {
-					err = fmt.Errorf("%q: slots must be a number >= 1", f)
-				}
+				h.Slots, err = parseSlots(f, v)
 			case "max_slots":
 			default:
 				err = fmt.Errorf("%q: unknown (want slots=N)", f)
@@ -116,15 +150,14 @@ func parseHostfile(r io.Reader, name string) ([]Host, error) {
 
 // checkHosts validates Config.Hosts for a job of n ranks.
 func checkHosts(hosts []Host, n int) error {
-	total := 0
 	for _, h := range hosts {
 		if h.Name == "" || strings.ContainsAny(h.Name, " \t\n\x00") {
 			return fmt.Errorf("host %q: not a host name", h.Name)
 		}
-		if h.Slots < 1 {
-			return fmt.Errorf("host %s: %d slots, need at least 1", h.Name, h.Slots)
-		}
-		total += h.Slots
+	}
+	total, err := TotalSlots(hosts)
+	if err != nil {
+		return err
 	}
 	if n > total {
 		return fmt.Errorf("%d ranks but the hosts have only %d slots", n, total)

@@ -1,8 +1,10 @@
 package launcher
 
 import (
+	"math"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,15 @@ func TestParseHosts(t *testing.T) {
 		{"user@node7:2", []Host{{"user@node7", 2}}, ""},
 		{"a:0", nil, "slots must be"},
 		{"a:x", nil, "slots must be"},
+		{"a:65536", []Host{{"a", 65536}}, ""},
+		{"a:65537", nil, "slots must be a number from 1 to 65536"},
+		{"a:9223372036854775807", nil, `"a:9223372036854775807": slots must be a number from 1 to 65536`},
+		{"a:99999999999999999999", nil, "slots must be"},
+		{"a:-1", nil, "slots must be"},
+		{"a:+1", []Host{{"a", 1}}, ""},
+		{"[::1]:70000", nil, "slots must be"},
+		{"[]", nil, "no host name"},
+		{"[]:2", nil, "want NAME"},
 		{"a,,b", nil, "empty entry"},
 		{":4", nil, "want NAME"},
 		{"", nil, "empty entry"},
@@ -55,6 +66,10 @@ node4
 		{"a\nb cpus=2\n", "hf:2: \"cpus=2\": unknown"},
 		{"# nothing\n\n", "hf: no hosts"},
 		{"a:2:3\n", "hf:1"},
+		{"a slots=9223372036854775807\n", `hf:1: "slots=9223372036854775807": slots must be a number from 1 to 65536`},
+		{"a slots=-1\n", "hf:1: \"slots=-1\""},
+		{"a:65537\n", "hf:1"},
+		{"a slots=\n", "hf:1"},
 	} {
 		if _, err := parseHostfile(strings.NewReader(tc.in), "hf"); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("parseHostfile(%q) error %v, want %q", tc.in, err, tc.err)
@@ -198,6 +213,9 @@ func TestHostsConfigErrors(t *testing.T) {
 		want string
 	}{
 		{Config{N: 5, Program: "x", Hosts: []Host{{"a", 2}, {"b", 2}}}, "only 4 slots"},
+		{Config{N: 1, Program: "x", Hosts: []Host{{"a", math.MaxInt}}}, "want 1 to 65536"},
+		{Config{N: 1, Program: "x", Hosts: []Host{{"a", 0}}}, "want 1 to 65536"},
+		{Config{N: 1, Program: "x", Hosts: []Host{{"a", -1}}}, "want 1 to 65536"},
 		{Config{N: 1, Program: "x", Hosts: []Host{{"a b", 2}}}, "not a host name"},
 		{Config{N: 1, Program: "x", Hosts: []Host{{"a", 1}}, LaunchCmd: "ssh a"}, "no {host}"},
 		{Config{N: 1, Program: "x", LaunchCmd: "ssh {host}"}, "only to a job with Hosts"},
@@ -206,5 +224,77 @@ func TestHostsConfigErrors(t *testing.T) {
 		if _, err := tc.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// The slots of many hosts add up without overflow: past MaxRanks in all is an error.
+func TestTotalSlots(t *testing.T) {
+	many := make([]Host, MaxRanks/MaxSlots+1)
+	for i := range many {
+		many[i] = Host{Name: "h" + strconv.Itoa(i), Slots: MaxSlots}
+	}
+	if _, err := TotalSlots(many); err == nil || !strings.Contains(err.Error(), "more than 1048576 slots") {
+		t.Errorf("%d hosts of %d slots: %v", len(many), MaxSlots, err)
+	}
+	if n, err := TotalSlots(many[1:]); err != nil || n != MaxRanks {
+		t.Errorf("exactly MaxRanks: %d, %v", n, err)
+	}
+	if err := checkHosts(many, 1); err == nil {
+		t.Error("checkHosts accepted more than MaxRanks slots")
+	}
+	if _, err := TotalSlots([]Host{{"a", 1}, {"b", math.MaxInt}}); err == nil {
+		t.Error("a host of MaxInt slots accepted")
+	}
+}
+
+// FuzzParseHosts: a host list comes from the command line. Parsing never panics, and what it
+// accepts has names and slot counts the launcher takes.
+func FuzzParseHosts(f *testing.F) {
+	for _, s := range []string{"a:4,b:4", "a,b:2", "[::1]:3,fe80::1", "a:9223372036854775807", "a:0", ":4", " a , b:65536"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		hosts, err := ParseHosts(list)
+		if err != nil {
+			return
+		}
+		checkParsedHosts(t, hosts)
+	})
+}
+
+// FuzzParseHostfile: likewise for a host file.
+func FuzzParseHostfile(f *testing.F) {
+	for _, s := range []string{"# c\nnode1 slots=4\nnode2 slots=2 max_slots=8\nnode3:3\n\nnode4\n", "a slots=9223372036854775807\n",
+		"a slots=1 slots=2\n", "[::1]:2 slots=3\n", "a\x00b\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		hosts, err := parseHostfile(strings.NewReader(text), "fuzz")
+		if err != nil {
+			return
+		}
+		checkParsedHosts(t, hosts)
+	})
+}
+
+func checkParsedHosts(t *testing.T, hosts []Host) {
+	t.Helper()
+	if len(hosts) == 0 {
+		t.Fatal("no hosts and no error")
+	}
+	for _, h := range hosts {
+		if h.Name == "" || h.Slots < 1 || h.Slots > MaxSlots {
+			t.Fatalf("accepted %+v", h)
+		}
+	}
+	total, err := TotalSlots(hosts)
+	if err != nil {
+		return // too many in all: Config's check reports it
+	}
+	if total < len(hosts) {
+		t.Fatalf("%d hosts, %d slots", len(hosts), total)
+	}
+	if slots, err := layout(min(total, 64), hosts, func(string) bool { return false }); err == nil && len(slots) != min(total, 64) {
+		t.Fatalf("layout of %d ranks gave %d slots", min(total, 64), len(slots))
 	}
 }

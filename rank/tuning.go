@@ -11,13 +11,17 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/transport"
+	"github.com/gorun-hpc/gorun/transport/shm"
 )
 
 // Tuning holds the thresholds and sizes that choose a protocol per message size. Each field
 // is set, in order of precedence, by the program (Config.Tuning), the environment (the
 // GORUN_* names below), the tuning file that gorun-bench model writes (GORUN_TUNING, else
 // DefaultTuningPath), or the built-in defaults (measured on the machine named in
-// docs/benchmarks.md). Zero means "not set".
+// docs/benchmarks.md). Zero means "not set". Every number has bounds (tuningSettings: e.g. a
+// ring of 8 KiB to 64 MiB, a bulk pipe of 4 KiB to 1 GiB), and the result must have a chunk
+// no larger than the bulk pipe and an eager limit at most half the ring; ResolveTuning
+// reports a value outside them as a SettingError naming it.
 type Tuning struct {
 	SockEager int `json:"sock_eager,omitempty"` // sockets: largest eager message (GORUN_EAGER_LIMIT)
 	ShmEager  int `json:"shm_eager,omitempty"`  // shared memory: largest eager message (GORUN_SHM_EAGER)
@@ -72,15 +76,21 @@ func ReadTuningFile(path string) (TuningFile, error) {
 	if err != nil {
 		return TuningFile{}, err
 	}
+	return parseTuningFile(b, path)
+}
+
+// parseTuningFile decodes and checks the tuning file named name, whose bytes are b; nothing in
+// it is trusted.
+func parseTuningFile(b []byte, name string) (TuningFile, error) {
 	var f TuningFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return TuningFile{}, fmt.Errorf("tuning file %s: %w", path, err)
+		return TuningFile{}, fmt.Errorf("tuning file %s: %w", name, err)
 	}
 	if f.Version != tuningFileVersion {
-		return TuningFile{}, fmt.Errorf("tuning file %s: version %d, want %d", path, f.Version, tuningFileVersion)
+		return TuningFile{}, fmt.Errorf("tuning file %s: version %d, want %d", name, f.Version, tuningFileVersion)
 	}
-	if err := f.Tuning.check(); err != nil {
-		return TuningFile{}, fmt.Errorf("tuning file %s: %w", path, err)
+	if err := f.Tuning.check(fileKey); err != nil {
+		return TuningFile{}, fmt.Errorf("tuning file %s: %w", name, err)
 	}
 	return f, nil
 }
@@ -88,7 +98,7 @@ func ReadTuningFile(path string) (TuningFile, error) {
 // WriteTuningFile writes f to path (creating its directory), atomically.
 func WriteTuningFile(path string, f TuningFile) error {
 	f.Version = tuningFileVersion
-	if err := f.Tuning.check(); err != nil {
+	if err := f.Tuning.check(fileKey); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
@@ -105,20 +115,125 @@ func WriteTuningFile(path string, f TuningFile) error {
 	return os.Rename(tmp, path)
 }
 
-func (t *Tuning) check() error {
-	for _, v := range []int{t.SockEager, t.ShmEager, t.ShmRing, t.ShmBulk, t.ShmChunk, t.CMAMin, t.Summary, t.ShmBatch, int(t.ShmFlush)} {
-		if v < 0 {
-			return fmt.Errorf("negative size %d", v)
+// tuningSetting is one of Tuning's numbers and its bounds. Zero means unset; any other value
+// outside [min, max] is an error. The shared-memory bounds are the transport's (shm.Max…),
+// less where a smaller value is of no use.
+type tuningSetting struct {
+	env, key, field string // GORUN_SHM_BULK; shm_bulk in a tuning file; Tuning.ShmBulk
+	min, max        int
+	bytes           bool // a size (shown in KiB, MiB), else a count
+	at              func(*Tuning) *int
+}
+
+// Bounds of the settings, beside the transport's.
+const (
+	minShmRing  = 8 << 10 // 8 lines of the longest line shm allows
+	minShmBulk  = 4 << 10
+	minShmChunk = 64
+	maxShmBatch = 1 << 16
+	maxShmFlush = time.Second
+)
+
+func tuningSettings() []tuningSetting {
+	return []tuningSetting{
+		{"GORUN_EAGER_LIMIT", "sock_eager", "SockEager", 1, transport.MaxEager, true, func(t *Tuning) *int { return &t.SockEager }},
+		{"GORUN_SHM_EAGER", "shm_eager", "ShmEager", 1, shm.MaxRingBytes / 2, true, func(t *Tuning) *int { return &t.ShmEager }},
+		{"GORUN_SHM_RING", "shm_ring", "ShmRing", minShmRing, shm.MaxRingBytes, true, func(t *Tuning) *int { return &t.ShmRing }},
+		{"GORUN_SHM_BULK", "shm_bulk", "ShmBulk", minShmBulk, shm.MaxBulkBytes, true, func(t *Tuning) *int { return &t.ShmBulk }},
+		{"GORUN_SHM_CHUNK", "shm_chunk", "ShmChunk", minShmChunk, shm.MaxBulkBytes, true, func(t *Tuning) *int { return &t.ShmChunk }},
+		{"GORUN_CMA_MIN", "cma_min", "CMAMin", 1, maxMessage, true, func(t *Tuning) *int { return &t.CMAMin }},
+		{"GORUN_SHM_SUMMARY_ABOVE", "summary_above", "Summary", 1, shm.MaxLocalRanks, false, func(t *Tuning) *int { return &t.Summary }},
+		{"GORUN_SHM_BATCH", "shm_batch", "ShmBatch", 1, maxShmBatch, false, func(t *Tuning) *int { return &t.ShmBatch }},
+	}
+}
+
+// want says what the setting accepts.
+func (s tuningSetting) want() string {
+	if !s.bytes {
+		return fmt.Sprintf("a count from %d to %d", s.min, s.max)
+	}
+	if s.max == maxMessage {
+		return fmt.Sprintf("a number of bytes from %d", s.min)
+	}
+	return fmt.Sprintf("a number of bytes from %s to %s", rangeText(s.min), rangeText(s.max))
+}
+
+// rangeText is bytesText with the exact number beside a rounded one.
+func rangeText(n int) string {
+	if t := bytesText(n); t != fmt.Sprintf("%d B", n) {
+		return fmt.Sprintf("%d (%s)", n, t)
+	}
+	return strconv.Itoa(n)
+}
+
+// SettingError is a setting (an environment variable, a tuning file's entry, a Config field)
+// whose value is not one it accepts.
+type SettingError struct {
+	Name  string // the setting: GORUN_SHM_BULK, shm_bulk, Tuning.ShmBulk
+	Value string // the value given
+	Want  string // what it accepts
+}
+
+func (e *SettingError) Error() string { return fmt.Sprintf("%s=%s: want %s", e.Name, e.Value, e.Want) }
+
+// The names of a setting by where its value came from.
+func envName(s tuningSetting) string     { return s.env }
+func fileKey(s tuningSetting) string     { return s.key }
+func programName(s tuningSetting) string { return "Tuning." + s.field }
+
+// check validates t's values one by one, naming each setting as name gives it, and the
+// shared-memory sizes that t sets together (see checkShm).
+func (t *Tuning) check(name func(tuningSetting) string) error {
+	for _, s := range tuningSettings() {
+		if v := *s.at(t); v != 0 && (v < s.min || v > s.max) {
+			return &SettingError{Name: name(s), Value: strconv.Itoa(v), Want: s.want()}
 		}
 	}
-	if t.SockEager > transport.MaxEager {
-		return fmt.Errorf("socket eager limit %d above %d", t.SockEager, transport.MaxEager)
+	if t.ShmFlush != 0 && (t.ShmFlush < 0 || t.ShmFlush > maxShmFlush) {
+		n := tuningSetting{env: "GORUN_SHM_FLUSH", key: "shm_flush_ns", field: "ShmFlush"}
+		return &SettingError{Name: name(n), Value: fmt.Sprintf("%d (%v)", int64(t.ShmFlush), t.ShmFlush), Want: "a duration above 0 and at most " + maxShmFlush.String()}
 	}
 	switch t.CMA {
 	case "", "auto", "on", "off":
-		return nil
+	default:
+		return fmt.Errorf("cma %q: want auto, on or off", t.CMA)
 	}
-	return fmt.Errorf("cma %q: want auto, on or off", t.CMA)
+	return t.checkShm(name, false)
+}
+
+// checkShm checks the shared-memory sizes against each other: a chunk must fit the bulk pipe
+// (or a sender would wait forever for room) and an eager message half a ring. With defaults,
+// an unset size is the transport's default; without, only sizes t sets both of are compared.
+// name names a setting that is set.
+func (t *Tuning) checkShm(name func(tuningSetting) string, defaults bool) error {
+	type size struct {
+		name string
+		v    int
+	}
+	byField := map[string]tuningSetting{}
+	for _, s := range tuningSettings() {
+		byField[s.field] = s
+	}
+	get := func(field string, def int) (size, bool) {
+		s := byField[field]
+		if v := *s.at(t); v != 0 {
+			return size{name(s), v}, true
+		}
+		return size{s.env + " unset: the default", def}, defaults
+	}
+	ring, ringOK := get("ShmRing", shm.DefaultRingBytes)
+	bulk, bulkOK := get("ShmBulk", shm.DefaultBulkBytes)
+	chunk, chunkOK := get("ShmChunk", shm.DefaultChunk)
+	eager, eagerOK := get("ShmEager", shm.DefaultEagerLimit)
+	switch {
+	case chunkOK && bulkOK && chunk.v > bulk.v:
+		return fmt.Errorf("a chunk of %s (%s) does not fit the bulk pipe of %s (%s): want chunk <= bulk",
+			bytesText(chunk.v), chunk.name, bytesText(bulk.v), bulk.name)
+	case eagerOK && ringOK && eager.v > ring.v/2:
+		return fmt.Errorf("an eager limit of %s (%s) is above half the ring of %s (%s): want eager <= ring/2",
+			bytesText(eager.v), eager.name, bytesText(ring.v), ring.name)
+	}
+	return nil
 }
 
 // merge fills t's unset fields from o.
@@ -141,9 +256,13 @@ func (t *Tuning) merge(o Tuning) {
 }
 
 // ResolveTuning completes t (the program's settings) from the environment and the tuning
-// file. A tuning file named by GORUN_TUNING must be readable; the default one is used only
-// if it exists.
+// file, and checks every value: each within its bounds (SettingError), and the shared-memory
+// sizes that result consistent with each other. A tuning file named by GORUN_TUNING must be
+// readable; the default one is used only if it exists.
 func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
+	if err := t.check(programName); err != nil {
+		return t, err
+	}
 	if err := t.fromEnv(env); err != nil {
 		return t, err
 	}
@@ -152,15 +271,22 @@ func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
 		path, named = DefaultTuningPath(), false
 	}
 	t.Source = "built-in defaults"
+	from := "shared-memory settings"
 	if path != "" {
 		f, err := ReadTuningFile(path)
 		switch {
 		case err == nil:
 			t.merge(f.Tuning)
 			t.Source = fmt.Sprintf("%s (measured %s on %s)", path, f.Measured.Format("2006-01-02"), f.Machine)
+			from += " with tuning file " + path
 		case named || !errors.Is(err, fs.ErrNotExist):
 			return t, err
 		}
+	}
+	// The values may come from the program, the environment and the file: name them by
+	// their variables.
+	if err := t.checkShm(envName, true); err != nil {
+		return t, fmt.Errorf("%s: %w", from, err)
 	}
 	if t.CMA == "" {
 		t.CMA = "auto"
@@ -168,30 +294,21 @@ func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
 	return t, nil
 }
 
+// fromEnv fills t's unset fields from the environment. Every variable that is set is checked,
+// whether or not the program's value takes precedence over it.
 func (t *Tuning) fromEnv(env func(string) string) error {
-	ints := []struct {
-		name string
-		dst  *int
-	}{
-		{"GORUN_EAGER_LIMIT", &t.SockEager},
-		{"GORUN_SHM_EAGER", &t.ShmEager},
-		{"GORUN_SHM_RING", &t.ShmRing},
-		{"GORUN_SHM_BULK", &t.ShmBulk},
-		{"GORUN_SHM_CHUNK", &t.ShmChunk},
-		{"GORUN_CMA_MIN", &t.CMAMin},
-		{"GORUN_SHM_SUMMARY_ABOVE", &t.Summary},
-		{"GORUN_SHM_BATCH", &t.ShmBatch},
-	}
-	for _, f := range ints {
-		v := env(f.name)
-		if v == "" || *f.dst != 0 {
+	for _, s := range tuningSettings() {
+		v := env(s.env)
+		if v == "" {
 			continue
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%s=%q: want a number of bytes", f.name, v)
+		if err != nil || n != 0 && (n < s.min || n > s.max) {
+			return &SettingError{Name: s.env, Value: v, Want: s.want()}
 		}
-		*f.dst = n
+		if dst := s.at(t); *dst == 0 {
+			*dst = n
+		}
 	}
 	if t.CMA == "" {
 		t.CMA = env("GORUN_CMA")
@@ -199,17 +316,23 @@ func (t *Tuning) fromEnv(env func(string) string) error {
 	switch t.CMA {
 	case "", "auto", "on", "off":
 	default:
-		return fmt.Errorf("GORUN_CMA=%q: want auto, on or off", t.CMA)
+		return &SettingError{Name: "GORUN_CMA", Value: t.CMA, Want: "auto, on or off"}
 	}
-	if env("GORUN_SHM_FALLBACK") == "1" {
+	switch v := env("GORUN_SHM_FALLBACK"); v {
+	case "1":
 		t.ShmFallback = true
+	case "", "0":
+	default:
+		return &SettingError{Name: "GORUN_SHM_FALLBACK", Value: v, Want: "1 or 0"}
 	}
-	if v := env("GORUN_SHM_FLUSH"); v != "" && t.ShmFlush == 0 {
+	if v := env("GORUN_SHM_FLUSH"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("GORUN_SHM_FLUSH=%q: want a positive duration", v)
+		if err != nil || d <= 0 || d > maxShmFlush {
+			return &SettingError{Name: "GORUN_SHM_FLUSH", Value: v, Want: "a duration above 0 and at most " + maxShmFlush.String()}
 		}
-		t.ShmFlush = d
+		if t.ShmFlush == 0 {
+			t.ShmFlush = d
+		}
 	}
 	return nil
 }

@@ -190,6 +190,9 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool)) (invocation
 	if o.n < 1 {
 		return invocation{}, fmt.Errorf("-n %d: need at least one rank", o.n)
 	}
+	if o.n > launcher.MaxRanks {
+		return invocation{}, fmt.Errorf("-n %d: at most %d ranks", o.n, launcher.MaxRanks)
+	}
 	if o.explain {
 		if fs.NArg() > 0 || o.topology {
 			return invocation{}, errors.New("--explain takes no PROGRAM and no --topology")
@@ -251,13 +254,14 @@ func (o *options) hostList(fs *flag.FlagSet) ([]launcher.Host, error) {
 	if err != nil || hosts == nil {
 		return nil, err
 	}
+	total, err := launcher.TotalSlots(hosts)
+	if err != nil {
+		return nil, err
+	}
 	nGiven := false
 	fs.Visit(func(f *flag.Flag) { nGiven = nGiven || f.Name == "n" })
 	if !nGiven {
-		o.n = 0
-		for _, h := range hosts {
-			o.n += h.Slots
-		}
+		o.n = total
 	}
 	return hosts, nil
 }

@@ -15,6 +15,15 @@ func TestParseArgsHosts(t *testing.T) {
 	if err := os.WriteFile(hostfile, []byte("# two nodes\nnode1 slots=3\nnode2:2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// 17 hosts of 65536 slots: more ranks in all than the launcher takes.
+	bigfile := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(bigfile, []byte(strings.Repeat("node slots=65536\n", 17)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hugeSlots := filepath.Join(t.TempDir(), "huge")
+	if err := os.WriteFile(hugeSlots, []byte("node slots=4611686018427387904\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ab := []launcher.Host{{Name: "a", Slots: 4}, {Name: "b", Slots: 4}}
 	for _, tc := range []struct {
 		name      string
@@ -48,6 +57,11 @@ func TestParseArgsHosts(t *testing.T) {
 	}{
 		{[]string{"--hosts", "a:4", "--hostfile", hostfile, "p"}, "not both"},
 		{[]string{"--hosts", "a:x", "p"}, "slots must be"},
+		{[]string{"--hosts", "a:9223372036854775807", "p"}, `"a:9223372036854775807": slots must be a number from 1 to 65536`},
+		{[]string{"--hosts", "a:9223372036854775807", "-n", "1", "p"}, "slots must be a number from 1 to 65536"},
+		{[]string{"--hosts", "a:-2", "p"}, "slots must be"},
+		{[]string{"--hostfile", bigfile, "p"}, "more than 1048576 slots in all"},
+		{[]string{"--hostfile", hugeSlots, "p"}, `slots=4611686018427387904": slots must be a number from 1 to 65536`},
 		{[]string{"--hostfile", hostfile + ".missing", "p"}, "host file"},
 		{[]string{"--launch-cmd", "ssh {host}", "p"}, "need --hosts"},
 		{[]string{"--pmi-addr", "10.0.0.1", "p"}, "need --hosts"},
