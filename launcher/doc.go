@@ -14,8 +14,11 @@
 //	PMI_SIZE=N
 //	GORUN_JOBID=<id>      unique per job; the same in every rank
 //	GORUN_JOB_KEY=<hex>   64 hex digits, a fresh random secret per job that
-//	                      ranks use to authenticate each other; never printed.
-//	                      Empty in a job with remote ranks (see below)
+//	                      ranks use to authenticate each other; never printed
+//	                      or put on a command line (a remote rank reads it
+//	                      from standard input, see below). A rank removes it
+//	                      from its environment once read (pmi.TakeJobKey), so
+//	                      the processes it starts do not inherit it
 //	GORUN_LOCAL_RANK=r    the rank among the ranks on its host, and how many
 //	GORUN_LOCAL_SIZE=n    ranks that host has (r and N without Hosts)
 //	GORUN_CPUS=<list>     the CPUs the rank is bound to ("0-3,8"), or empty
@@ -72,12 +75,20 @@
 //	                      not, or the launcher dies
 //	GORUN_JOB_KEY=stdin   the key is the first line of the launch command's
 //	                      standard input (a command line would show it in
-//	                      ps); the rank proves it when it joins the PMI port
+//	                      ps)
 //
 // The launcher listens for PMI_PORT and GORUN_WATCH on every interface, or
 // on GORUN_IFACE's first address; the host it advertises is Config.PMIAddr,
 // else GORUN_IFACE's address, else the local address of the route to the
-// rank's host, else this machine's first non-loopback address.
+// rank's host, else this machine's first non-loopback address. Anyone who
+// can reach those ports may connect, so a remote rank proves it holds the
+// key on both: its PMI initack carries an HMAC of its rank under the key
+// (pmi.PortToken), its watch line another (pmi.WatchToken). A connection
+// that does not is closed and counts for nothing; at most 64 connections per
+// port may be waiting to authenticate, each for a few seconds. The key
+// itself never crosses either connection. (Both tokens are the same every
+// time for a rank of a job: one seen on the network is good for that rank
+// of that job only, and a rank already joined is not served twice.)
 //
 // For a remote rank the process supervised is its launch command: its
 // output is forwarded like a local rank's, its exit status (ssh passes the

@@ -2,9 +2,13 @@ package launcher
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -13,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/accept"
 	"github.com/gorun-hpc/gorun/internal/netaddr"
 	"github.com/gorun-hpc/gorun/internal/pmi"
 )
@@ -25,19 +30,32 @@ import (
 //     their socketpair) serves ranks that dial PMI_PORT=host:port and open
 //     with PMI_ID=<rank> (pmi.Server.ServePort);
 //   - the watch port: each remote rank connects to GORUN_WATCH=host:port,
-//     says its rank and keeps the connection open; gorun closes every such
-//     connection when the job ends, normally or not (and the kernel does if
-//     gorun dies), and a rank whose connection closes kills itself. So a
-//     remote rank never outlives gorun, although ssh does not pass signals on.
+//     sends "<rank> <token>\n" (token: pmi.WatchToken of the job key, which
+//     the rank read from its standard input) and keeps the connection open;
+//     gorun closes every such connection when the job ends, normally or not
+//     (and the kernel does if gorun dies), and a rank whose connection closes
+//     kills itself. So a remote rank never outlives gorun, although ssh does
+//     not pass signals on.
+//
+// Both ports are open to strangers, so both authenticate: a PMI connection
+// must present the rank's pmi.PortToken, a watch connection its
+// pmi.WatchToken. A connection that fails is closed and forgotten. Each
+// port has at most maxOpening connections that have not yet authenticated,
+// each for at most a few seconds; further ones wait in the listen backlog.
 //
 // The host part of both addresses is, per remote host, Config.PMIAddr if
 // set; else GORUN_IFACE's address; else the local address of the route to
 // that host (what the kernel would use to reach it); else the first
 // non-loopback address of this machine.
 
-// watchLineTimeout bounds how long a watch connection may take to say which
-// rank it is.
-const watchLineTimeout = 30 * time.Second
+// Watch connections that have not yet authenticated: at most maxOpening at
+// once, each for at most watchLineTimeout; a line is at most watchLineMax
+// bytes.
+const (
+	maxOpening       = 64
+	watchLineTimeout = 5 * time.Second
+	watchLineMax     = 96
+)
 
 // maxServeErrs bounds how many problems with connections to the PMI port
 // (strangers, broken openings) the job's report keeps.
@@ -53,11 +71,17 @@ type remoteService struct {
 	watchLn net.Listener
 	// advertise is the host remote ranks dial, by host name.
 	advertise map[string]string
+	key       []byte        // the job key, which watch lines prove
+	opening   chan struct{} // a slot per watch connection being authenticated
+	lineLimit time.Duration // how long a watch connection may take to prove itself
 
 	mu sync.Mutex // guards the fields below
-	// watches are the watch connections accepted, kept open until the job
-	// ends; watchClosed is set then, after which new ones are refused.
-	watches     []net.Conn
+	// watches are the authenticated watch connections, one per remote rank at
+	// most, kept open until the job ends; pending are those still to say who
+	// they are. watchClosed is set when the job ends, after which new ones
+	// are refused.
+	watches     map[int]net.Conn
+	pending     map[net.Conn]bool
 	watchClosed bool
 	serveErrs   []error
 	moreErrs    int // problems beyond maxServeErrs
@@ -79,7 +103,14 @@ func newRemoteService(j *job) (*remoteService, error) {
 		pmiLn.Close()
 		return nil, fmt.Errorf("listen for remote ranks' watch connections: %w", err)
 	}
-	rs := &remoteService{j: j, watchLn: watchLn, advertise: map[string]string{},
+	key, err := hex.DecodeString(j.key)
+	if err != nil || len(key) == 0 {
+		pmiLn.Close()
+		watchLn.Close()
+		return nil, errors.New("remote ranks: the job has no key")
+	}
+	rs := &remoteService{j: j, watchLn: watchLn, advertise: map[string]string{}, key: key,
+		opening: make(chan struct{}, maxOpening), lineLimit: watchLineTimeout, watches: map[int]net.Conn{}, pending: map[net.Conn]bool{},
 		pmiLn: &trackingListener{Listener: pmiLn, wg: &j.wg, conns: map[*trackedConn]bool{}}}
 	for _, s := range j.slots {
 		if !s.remote || rs.advertise[s.host] != "" {
@@ -134,45 +165,73 @@ func (rs *remoteService) pmiDone(rank int, end pmi.End, err error) {
 	}
 }
 
-// acceptWatches keeps every watch connection that names a remote rank.
+// acceptWatches keeps every watch connection that proves it is a remote
+// rank's; it returns once closeWatches has closed the listener.
 func (rs *remoteService) acceptWatches() {
-	for {
-		nc, err := rs.watchLn.Accept()
-		if err != nil {
-			return // closed by closeWatches
-		}
+	accept.Loop(rs.watchLn, func(nc net.Conn) {
+		rs.opening <- struct{}{} // freed within lineLimit, or by closeWatches
 		rs.mu.Lock()
-		if rs.watchClosed || len(rs.watches) >= 4*len(rs.j.slots) {
+		if rs.watchClosed {
 			rs.mu.Unlock()
+			<-rs.opening
 			nc.Close()
-			continue
+			return
 		}
-		rs.watches = append(rs.watches, nc)
+		rs.pending[nc] = true
 		rs.mu.Unlock()
 		rs.j.wg.Go(func() {
-			if !rs.validWatch(nc) {
-				nc.Close()
+			r, ok := rs.readWatch(nc)
+			<-rs.opening
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			delete(rs.pending, nc)
+			if !ok || rs.watchClosed || rs.watches[r] != nil {
+				nc.Close() // refused, or a second connection for one rank
+				return
 			}
+			rs.watches[r] = nc
 		})
-	}
+	})
 }
 
-// validWatch reads the rank a watch connection names.
-func (rs *remoteService) validWatch(nc net.Conn) bool {
-	nc.SetReadDeadline(time.Now().Add(watchLineTimeout))
-	line, err := bufio.NewReaderSize(nc, 16).ReadString('\n')
+// readWatch reads a watch connection's line and returns the rank it proves.
+func (rs *remoteService) readWatch(nc net.Conn) (int, bool) {
+	nc.SetReadDeadline(time.Now().Add(rs.lineLimit))
+	line, err := bufio.NewReaderSize(io.LimitReader(nc, watchLineMax), watchLineMax).ReadSlice('\n')
 	if err != nil {
-		return false
+		return -1, false
 	}
-	r, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || r < 0 || r >= len(rs.j.slots) || !rs.j.slots[r].remote {
-		return false
+	r, ok := parseWatchLine(line, rs.key, func(r int) bool { return r < len(rs.j.slots) && rs.j.slots[r].remote })
+	return r, ok && nc.SetReadDeadline(time.Time{}) == nil
+}
+
+// parseWatchLine checks a watch line, "<rank> <token>\n": the rank must be
+// one isRemote accepts and the token pmi.WatchToken(key, rank).
+func parseWatchLine(line, key []byte, isRemote func(int) bool) (int, bool) {
+	rest, ok := bytes.CutSuffix(line, []byte("\n"))
+	if !ok || len(rest) > watchLineMax {
+		return -1, false
 	}
-	return nc.SetReadDeadline(time.Time{}) == nil
+	rankField, token, ok := bytes.Cut(rest, []byte(" "))
+	if !ok || len(rankField) == 0 || len(rankField) > 9 {
+		return -1, false
+	}
+	r := 0
+	for _, c := range rankField {
+		if c < '0' || c > '9' {
+			return -1, false
+		}
+		r = 10*r + int(c-'0')
+	}
+	if !isRemote(r) || !hmac.Equal(token, []byte(pmi.WatchToken(key, r))) {
+		return -1, false
+	}
+	return r, true
 }
 
 // closeWatches closes every watch connection: the remote ranks still
-// running kill themselves. Safe to call more than once.
+// running kill themselves. Connections still to authenticate are closed
+// too. Safe to call more than once.
 func (rs *remoteService) closeWatches() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -182,6 +241,9 @@ func (rs *remoteService) closeWatches() {
 	rs.watchClosed = true
 	rs.watchLn.Close()
 	for _, nc := range rs.watches {
+		nc.Close()
+	}
+	for nc := range rs.pending {
 		nc.Close()
 	}
 }

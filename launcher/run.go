@@ -249,7 +249,7 @@ func (j *job) run(ctx context.Context) error {
 func (j *job) removeSegmentFiles(procs []*rankProc) {
 	for _, p := range procs {
 		if !j.slots[p.rank].remote {
-			os.Remove(shmname.Fallback(j.kvsname(), p.pid))
+			shmname.Remove(j.kvsname(), p.pid)
 		}
 	}
 }

@@ -27,11 +27,11 @@ const (
 // connect to the peers.
 func (w *World) bootstrap() error {
 	getenv := w.cfg.Getenv
-	key, err := pmi.JobKey(getenv, os.Stdin)
+	key, err := pmi.TakeJobKey(getenv, os.Stdin)
 	if err != nil {
 		return err
 	}
-	client, rdv, err := joinJob(getenv, key, w.cfg.ConnectTimeout)
+	client, rdv, key, err := joinJobKey(getenv, key, w.cfg.ConnectTimeout)
 	if errors.Is(err, pmi.ErrNoLauncher) {
 		return w.singleton()
 	}
@@ -40,11 +40,6 @@ func (w *World) bootstrap() error {
 	}
 	w.pmi, w.rendezvous = client, rdv
 	w.rank, w.size = client.Rank(), client.Size()
-	if addr := getenv("GORUN_WATCH"); addr != "" {
-		if err := watchLauncher(addr, w.rank); err != nil {
-			return err
-		}
-	}
 
 	machine, err := topology.Discover()
 	if err != nil {
@@ -104,7 +99,7 @@ func (w *World) bootstrap() error {
 		// An explicit request for diagnostics: the one place the runtime prints.
 		Explain(os.Stderr, w.cfg.Tuning, ExplainSizes)
 	}
-	if err := w.startShm(machine.LineSize, client.KVSName()); err != nil {
+	if err := w.startShm(machine.LineSize, client.KVSName(), key); err != nil {
 		return err
 	}
 	if err := w.connect(map[string]*sock.Net{"tcp": tcp, "unix": unixNet}); err != nil {
@@ -146,8 +141,10 @@ func (w *World) explainPeers(out io.Writer) {
 	}
 }
 
-// startShm joins the node segment if any peer talks to this rank through shared memory.
-func (w *World) startShm(line int, jobID string) error {
+// startShm joins the node segment if any peer talks to this rank through shared memory. The
+// nonce in the segment's names (shmNonce) derives from the job key, so another user of the
+// node can neither compute them nor squat them.
+func (w *World) startShm(line int, jobID string, key []byte) error {
 	local := w.node.localRanks
 	if len(local) < 2 || w.peers[local[0]].path != "shm" && w.peers[local[len(local)-1]].path != "shm" {
 		return nil
@@ -159,6 +156,7 @@ func (w *World) startShm(line int, jobID string) error {
 	for _, r := range local {
 		cfg.Pids = append(cfg.Pids, w.peers[r].card.pid)
 	}
+	cfg.Nonce = shmNonce(key, jobID, w.node.id, cfg.Pids[0])
 	t, err := shm.New(cfg)
 	if err != nil {
 		return err
@@ -331,8 +329,11 @@ func unixName(kvsname string, rank int) string {
 }
 
 // sharedKey is the job secret under a launcher that passed none (Hydra, Slurm): rank 0 makes
-// one and shares it through the key-value store, which only the job's ranks can read. That
-// exchange costs one extra barrier, since a put becomes visible only after one.
+// one and shares it through the launcher's key-value store. Through an inherited PMI_FD only
+// the job's ranks can read it; under Hydra's -pmi-port any process that connects to the port
+// first can. gorun's own rendezvous never takes this path: joinJobKey returns a key from its
+// authenticated exchange. That exchange costs one extra barrier, since a put becomes visible
+// only after one.
 func sharedKey(client *pmi.Client) ([]byte, error) {
 	if client.Rank() == 0 {
 		k := make([]byte, 32)

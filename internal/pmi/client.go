@@ -284,6 +284,16 @@ func (c *Client) Finalize() error {
 	return err
 }
 
+// Close closes the connection without leaving the job (no finalize): for a rank that fails
+// after joining. The Client is unusable afterwards.
+func (c *Client) Close() error {
+	if c.closed {
+		return ErrClosed
+	}
+	c.closed = true
+	return c.conn.Close()
+}
+
 // call sends req with one write and reads its reply, which must have cmd
 // want. A reply with an rc other than 0 is a *ReplyError (both servers send
 // rc=0 on success; Hydra omits rc on some replies, which counts as success).

@@ -37,8 +37,23 @@
 //
 // # How a rank reaches its server
 //
-// Only the inherited-socket variant is implemented: PMI_FD names an already
-// connected socket, PMI_RANK and PMI_SIZE give rank and size (see [Connect]).
-// Hydra's PMI_PORT/PMI_ID variant and the PMI-2 wire format have their place
-// in client.go but are not built yet.
+// Three ways, all served by [Server]:
+//
+//   - PMI_FD names an already connected socket, inherited from the launcher
+//     (gorun, Hydra, srun --mpi=pmi2); PMI_RANK and PMI_SIZE give rank and
+//     size ([Connect], [Server.ServeConn]).
+//   - PMI_PORT=host:port with PMI_ID=<rank> (Hydra's -pmi-port, gorun's ranks
+//     on other hosts): the rank dials the port and opens with an initack
+//     exchange (port.go, [DialPort], [Server.ServePort]); a rank of gorun
+//     proves with [PortToken] that it holds the job key.
+//   - gorun's own rendezvous, for launchers with no key-value service (Open
+//     MPI's mpirun, plain srun): rank 0 serves the others over an abstract
+//     Unix socket or TCP, and the opening authenticates both ends ([Auth],
+//     [JoinAuth]; auth.go).
+//
+// Connections to a port are refused unless they authenticate: at most 64
+// openings at a time, each within a few seconds; only a connection that
+// claimed a rank can put, get, finalize or abort.
+//
+// The PMI-2 wire format is not built: its place is marked in client.go.
 package pmi

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 )
 
@@ -13,7 +14,7 @@ import (
 // another host there rather than on the launch command's command line, where every user of
 // both machines could read it with ps; the rest of standard input is the program's.
 func JobKey(getenv func(string) string, stdin io.Reader) ([]byte, error) {
-	v := getenv("GORUN_JOB_KEY")
+	v := getenv(jobKeyVar)
 	if v == "stdin" {
 		line, err := readLine(stdin, 256)
 		if err != nil {
@@ -30,6 +31,39 @@ func JobKey(getenv func(string) string, stdin io.Reader) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// TakeJobKey is JobKey for a rank's start-up: once read, GORUN_JOB_KEY is removed from the
+// process environment when that is where getenv found it (it holds the value read), so that
+// the processes the rank starts do not inherit the key. (The kernel's copy of the initial
+// environment, /proc/PID/environ, is readable only by the same user and keeps it.)
+func TakeJobKey(getenv func(string) string, stdin io.Reader) ([]byte, error) {
+	return takeJobKey(getenv, stdin, unsetIfHeld)
+}
+
+// takeJobKey is TakeJobKey with the removal replaceable, for tests.
+func takeJobKey(getenv func(string) string, stdin io.Reader, unset func(name, value string)) ([]byte, error) {
+	v := getenv(jobKeyVar)
+	key, err := JobKey(func(name string) string {
+		if name == jobKeyVar {
+			return v
+		}
+		return getenv(name)
+	}, stdin)
+	if v != "" {
+		unset(jobKeyVar, v)
+	}
+	return key, err
+}
+
+// unsetIfHeld removes name from the process environment if it holds value.
+func unsetIfHeld(name, value string) {
+	if v, ok := os.LookupEnv(name); ok && v == value {
+		os.Unsetenv(name)
+	}
+}
+
+// jobKeyVar is where gorun passes the job key.
+const jobKeyVar = "GORUN_JOB_KEY"
 
 // ConnectWithKey is Connect for a rank that holds the job's key (JobKey): joining over TCP
 // (PMI_PORT) it proves it with PortToken, as gorun's server requires.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/accept"
 )
 
 // PMI over TCP (Hydra's -pmi-port, and gorun's remote ranks): the rank dials PMI_PORT
@@ -21,9 +23,10 @@ import (
 //	                cmd=set rank=<R>
 //	                cmd=set debug=0
 //
-// after which the conversation is the usual PMI-1 one (init, get_maxes, …).
+// after which the conversation is the usual PMI-1 one (init, get_maxes, …). gorun's own
+// rendezvous opens with Auth's exchange instead (auth.go).
 
-// portTimeout bounds connecting and the initack exchange.
+// portTimeout bounds, on the rank's side, connecting and the opening (initack, Auth).
 const portTimeout = 30 * time.Second
 
 // dialPort joins the job at PMI_PORT with PMI_ID.
@@ -52,6 +55,15 @@ func DialPort(getenv func(string) string, token string) (*Client, error) {
 func PortToken(key []byte, rank int) string {
 	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "gorun-pmi-port:%d", rank)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// WatchToken is what a rank that gorun started on another host sends on its watch
+// connection (GORUN_WATCH) after its rank, proving it holds the job's key: an HMAC of the
+// rank under the key, distinct from PortToken's.
+func WatchToken(key []byte, rank int) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "gorun-watch:%d", rank)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -87,6 +99,11 @@ func (c *Client) initack(id int, token string) error {
 	if err != nil || r.Cmd != "initack" {
 		return fmt.Errorf("pmi: initack answered with %q (%v)", r, err)
 	}
+	return c.readSettings()
+}
+
+// readSettings reads the settings that follow the server's initack.
+func (c *Client) readSettings() error {
 	c.rank, c.size = -1, -1
 	// The settings end with debug; size and rank come before it.
 	for {
@@ -114,51 +131,91 @@ func (c *Client) initack(id int, token string) error {
 	return nil
 }
 
-// ServePort accepts ranks that join over TCP (PMI_PORT, with PMI_ID their rank) on ln,
-// answers their initack, and serves each connection as ServeConn does, reporting its end to
-// done. It returns when ln is closed or ctx ends; connections being served go on until they
-// end (or ctx does).
-func (s *Server) ServePort(ctx context.Context, ln net.Listener, done func(rank int, end End, err error)) {
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
+// Connections ServePort has accepted but not yet authenticated (initack, Auth) are bounded
+// in number and time: a stranger that opens many holds at most maxOpening of them, each for
+// at most openTimeout, while further connections wait in the listen backlog, where a
+// burst of real ranks waits too rather than being refused.
+const (
+	maxOpening  = 64
+	openTimeout = 5 * time.Second
+)
+
+// ServePort accepts ranks that join over a stream listener (PMI_PORT, with PMI_ID their
+// rank; or gorun's rendezvous with ServerConfig.Auth), runs their opening (initack, or
+// Auth's exchange) and serves each connection as ServeConn does, reporting its end to done:
+// exactly one call per accepted connection, with rank -1 for one that failed its opening
+// (and so never claimed a rank: only a connection that did can put, get, finalize or
+// abort). It returns nil once ln is closed, or the accept error that stopped it; temporary
+// accept errors are waited out (package accept). Connections being served go on until they
+// end or ctx does; ctx also stops waiting for an opening slot.
+func (s *Server) ServePort(ctx context.Context, ln net.Listener, done func(rank int, end End, err error)) error {
+	opening := make(chan struct{}, maxOpening)
+	return accept.Loop(ln, func(nc net.Conn) {
+		select {
+		case opening <- struct{}{}:
+		case <-ctx.Done():
+			nc.Close()
+			done(-1, End{Kind: EndClosed}, context.Cause(ctx))
 			return
 		}
 		go func() {
 			rank, conn, err := s.acceptInitack(nc)
 			if err != nil {
-				nc.Close()
+				nc.Close() // before the slot is free: the next opening sees it closed
+			}
+			<-opening
+			if err != nil {
 				done(-1, End{Kind: EndClosed}, err)
 				return
 			}
 			end, err := s.ServeConn(ctx, rank, conn)
 			done(rank, end, err)
 		}()
-	}
+	})
 }
 
-// acceptInitack reads a rank's initack and answers it; it returns the rank and the
-// connection to serve (which keeps what was read ahead).
+// acceptInitack runs a connection's opening: with Auth, the peer check and the challenge;
+// then the rank's initack (with its PortToken when the server has a Key, its proof with an
+// Auth secret) and the server's answer. It returns the rank and the connection to serve
+// (which keeps what was read ahead). It takes at most openTimeout.
 func (s *Server) acceptInitack(nc net.Conn) (int, net.Conn, error) {
-	nc.SetDeadline(time.Now().Add(portTimeout))
+	nc.SetDeadline(time.Now().Add(s.openTimeout))
+	var ch *challenge
 	rd := newLineReader(nc)
+	if s.auth != nil {
+		if err := s.checkPeer(nc); err != nil {
+			return 0, nil, err
+		}
+		var err error
+		if ch, err = s.sendChallenge(nc, rd); err != nil {
+			return 0, nil, err
+		}
+	}
 	r, err := readMessage(rd)
 	if err != nil || r.Cmd != "initack" {
-		return 0, nil, fmt.Errorf("pmi: connection from %s opened with %q (%v)", nc.RemoteAddr(), r, err)
+		return 0, nil, fmt.Errorf("pmi: connection from %s opened with %q (%v)", addrOf(nc), r, err)
 	}
 	v, _ := r.Get("pmiid")
 	rank, err := strconv.Atoi(v)
 	if err != nil || rank < 0 || rank >= s.size {
-		return 0, nil, fmt.Errorf("pmi: initack with pmiid=%q from %s", v, nc.RemoteAddr())
+		return 0, nil, fmt.Errorf("pmi: initack with pmiid=%q from %s", v, addrOf(nc))
 	}
 	if len(s.key) > 0 {
 		token, _ := r.Get("token")
 		if !hmac.Equal([]byte(token), []byte(PortToken(s.key, rank))) {
-			return 0, nil, fmt.Errorf("pmi: connection from %s claiming rank %d does not hold the job key", nc.RemoteAddr(), rank)
+			return 0, nil, fmt.Errorf("%w: connection from %s claiming rank %d does not hold the job key", ErrUnauthenticated, addrOf(nc), rank)
 		}
 	}
+	ack := msg("initack")
+	if s.auth != nil && s.auth.Secret != nil {
+		proof, err := s.checkProof(nc, ch, r, rank)
+		if err != nil {
+			return 0, nil, err
+		}
+		ack = msg("initack", "proof", proof)
+	}
 	var buf []byte
-	for _, m := range []Message{msg("initack"), msg("set", "size", strconv.Itoa(s.size)),
+	for _, m := range []Message{ack, msg("set", "size", strconv.Itoa(s.size)),
 		msg("set", "rank", strconv.Itoa(rank)), msg("set", "debug", "0")} {
 		if buf, err = writeMessage(nc, buf[:0], m); err != nil {
 			return 0, nil, err

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // ServerConfig describes the job a Server serves.
@@ -25,6 +27,9 @@ type ServerConfig struct {
 	// Key, if set, is the job's secret: ranks joining over TCP (ServePort) must present
 	// PortToken(Key, rank) in their initack.
 	Key []byte
+	// Auth, if set, makes every connection ServePort accepts authenticate as Auth
+	// describes (gorun's own rendezvous) before it may claim a rank.
+	Auth *Auth
 }
 
 // Maxima the server advertises in get_maxes (they count C's NUL, as Hydra's
@@ -74,8 +79,11 @@ type End struct {
 type Server struct {
 	size               int
 	kvsname, mapping   string
-	key                []byte  // see ServerConfig.Key
-	maxesReply, kvsRep Message // constant replies
+	key                []byte        // see ServerConfig.Key
+	auth               *serverAuth   // see ServerConfig.Auth; nil without
+	uid                int           // the uid a Unix peer must have with auth: this process's
+	openTimeout        time.Duration // bounds each ServePort opening: openTimeout
+	maxesReply, kvsRep Message       // constant replies
 
 	mu sync.Mutex // guards the fields below
 	// kvs holds the puts visible to gets: those made before the last
@@ -110,8 +118,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := checkValue(cfg.ProcessMapping); err != nil || len(cfg.ProcessMapping) >= vallenMax-64 {
 		return nil, fmt.Errorf("pmi: bad process mapping %q", cfg.ProcessMapping)
 	}
+	auth, err := newServerAuth(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
 		size: cfg.Size, kvsname: cfg.KVSName, mapping: cfg.ProcessMapping, key: cfg.Key,
+		auth: auth, uid: os.Getuid(), openTimeout: openTimeout,
 		maxesReply: msg("maxes", "rc", "0", "kvsname_max", strconv.Itoa(kvsnameMax),
 			"keylen_max", strconv.Itoa(keylenMax), "vallen_max", strconv.Itoa(vallenMax)),
 		kvsRep:  msg("my_kvsname", "rc", "0", "kvsname", cfg.KVSName),

@@ -111,6 +111,7 @@ NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$node Default=YES MaxTime=10 State=UP OverSubscribe=YES
 CONF
 export SLURM_CONF="$dir/slurm.conf"
+export GORUN_COOKIE_FILE="$dir/cookie" # plain srun: gorun's own rendezvous over TCP proves this secret
 
 slurmctld -c -i
 slurmd

@@ -3,6 +3,7 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/gorun-hpc/gorun/internal/view"
@@ -13,7 +14,8 @@ import (
 // base; references are offsets, never pointers (each process maps it at its own address).
 //
 //	offset                               size                          written by
-//	0        header                      1 line                        creator, before sharing
+//	0        header                      48 bytes, to a line boundary  creator, before sharing
+//	                                     (one line, for lines >= 64)
 //	ctlOff   control block of rank 0..n-1  n × ctlSize                 see below
 //	ringOff  ring[src][dst], src-major   n × n × ringBytes(ringCap)    src produces, dst consumes
 //	bulkOff  bulk[src][dst], src-major   n × n × bulkBytes(bulkCap)    src produces, dst consumes
@@ -23,6 +25,8 @@ import (
 //	size     (end)
 //
 // (ring[i][i] and bulk[i][i] are never touched; untouched pages of a memfd cost no memory.)
+// Every offset is a multiple of the line, so every word is aligned; the bounds below keep
+// size under maxSegmentBytes.
 //
 // Header:
 //
@@ -39,7 +43,7 @@ import (
 //	line 1, others set bits, owner clears:   summary bitmap, one bit per local rank
 const (
 	segMagic   = "gorunSEG"
-	segVersion = 3
+	segVersion = 4 // 4: the control blocks start after the header's 48 bytes on lines of 32
 
 	hdrMagicOff   = 0
 	hdrVersionOff = 8
@@ -58,6 +62,22 @@ const (
 	// the summary is at line within the block.
 )
 
+// Bounds on what a segment may hold. newLayout refuses anything outside them, so that no
+// size computed from a layout can overflow an int, and readLayout holds a header another
+// process wrote to the same bounds.
+const (
+	MinLine       = 32      // a control block's first line holds words up to +24
+	MaxLine       = 1024    // no CPU has longer lines
+	MaxLocalRanks = 1 << 16 // ranks sharing one segment
+	MaxRingBytes  = 64 << 20
+	MaxBulkBytes  = 1 << 30
+	MaxCollSlot   = 1 << 30
+	// maxSegmentBytes bounds the whole segment, checked before it is sized or mapped.
+	maxSegmentBytes = 1 << 40
+	// hdrLen is the header's extent; the control blocks start on the first line after it.
+	hdrLen = hdrCollOff + 4
+)
+
 // layout is where everything lies in a segment.
 type layout struct {
 	nlocal   int
@@ -74,28 +94,51 @@ type layout struct {
 }
 
 // newLayout computes the layout for nlocal ranks. ringCap, bulkCap and collSlot are rounded up
-// to whole lines (collSlot to two, its halves).
+// to whole lines (collSlot to two, its halves). Every parameter must lie within the bounds
+// above; then the segment's size is computed without overflow and checked against
+// maxSegmentBytes.
 func newLayout(nlocal, line, ringCap, bulkCap, collSlot int) (layout, error) {
-	if nlocal < 1 || line < 32 || line&(line-1) != 0 {
-		return layout{}, fmt.Errorf("shm layout: %d ranks, line %d", nlocal, line)
+	switch {
+	case nlocal < 1 || nlocal > MaxLocalRanks:
+		return layout{}, fmt.Errorf("shm layout: %d local ranks, want 1 to %d", nlocal, MaxLocalRanks)
+	case line < MinLine || line > MaxLine || line&(line-1) != 0:
+		return layout{}, fmt.Errorf("shm layout: cache line of %d bytes, want a power of two from %d to %d", line, MinLine, MaxLine)
+	case ringCap < 1 || ringCap > MaxRingBytes:
+		return layout{}, fmt.Errorf("shm layout: ring of %d bytes, want 1 to %d", ringCap, MaxRingBytes)
+	case bulkCap < 1 || bulkCap > MaxBulkBytes:
+		return layout{}, fmt.Errorf("shm layout: bulk pipe of %d bytes, want 1 to %d", bulkCap, MaxBulkBytes)
+	case collSlot < 1 || collSlot > MaxCollSlot:
+		return layout{}, fmt.Errorf("shm layout: collective slot of %d bytes, want 1 to %d", collSlot, MaxCollSlot)
 	}
+	// Each bound is a multiple of MaxLine, so rounding up stays within it.
 	roundUp := func(n int) int { return (n + line - 1) / line * line }
 	l := layout{nlocal: nlocal, line: line, ringCap: roundUp(ringCap), bulkCap: roundUp(bulkCap),
 		collSlot: 2 * roundUp((collSlot+1)/2)}
 	if l.ringCap < 8*line {
-		return layout{}, fmt.Errorf("shm layout: ring of %d bytes is too small", ringCap)
+		return layout{}, fmt.Errorf("shm layout: ring of %d bytes is below 8 lines of %d", ringCap, line)
 	}
-	summaryLines := (nlocal + 8*line - 1) / (8 * line) // bits per line: 8*line
-	l.ctlOff = line
-	l.ctlSize = (1 + summaryLines) * line
-	l.ringOff = l.ctlOff + nlocal*l.ctlSize
-	l.ringSize = ringBytes(l.ringCap, line)
-	l.bulkOff = l.ringOff + nlocal*nlocal*l.ringSize
-	l.bulkSize = bulkBytes(l.bulkCap, line)
-	l.collOff = l.bulkOff + nlocal*nlocal*l.bulkSize
-	l.size = l.collOff + line + nlocal*l.collSlot
+	// The offsets in uint64, where nothing can wrap: n² <= 2^32, a ring is < 2^27 bytes with
+	// its line, a bulk pipe < 2^31, so n²·bulkSize < 2^63 and the sum of the regions < 2^64.
+	n := uint64(nlocal)
+	summaryLines := (n + 8*uint64(line) - 1) / (8 * uint64(line)) // bits per line: 8*line
+	ctlOff := (uint64(hdrLen) + uint64(line) - 1) / uint64(line) * uint64(line)
+	ctlSize := (1 + summaryLines) * uint64(line)
+	ringOff := ctlOff + n*ctlSize
+	ringSize := uint64(ringBytes(l.ringCap, line))
+	bulkOff := ringOff + n*n*ringSize
+	bulkSize := uint64(bulkBytes(l.bulkCap, line))
+	collOff := bulkOff + n*n*bulkSize
+	end := collOff + uint64(line) + n*uint64(l.collSlot)
+	if end > maxSegmentBytes || end > math.MaxInt-4095 {
+		return layout{}, fmt.Errorf("shm layout: %d local ranks with rings of %d and bulk pipes of %d bytes need a segment of %d GiB, above %d GiB",
+			nlocal, l.ringCap, l.bulkCap, end>>30, maxSegmentBytes>>30)
+	}
+	l.ctlOff, l.ctlSize = int(ctlOff), int(ctlSize)
+	l.ringOff, l.ringSize = int(ringOff), int(ringSize)
+	l.bulkOff, l.bulkSize = int(bulkOff), int(bulkSize)
+	l.collOff = int(collOff)
 	// Round the whole segment to a page so mapping it is exact.
-	l.size = (l.size + 4095) &^ 4095
+	l.size = (int(end) + 4095) &^ 4095
 	return l, nil
 }
 
@@ -117,29 +160,52 @@ func (l *layout) writeHeader(mem []byte) {
 	binary.LittleEndian.PutUint32(mem[hdrCollOff:], uint32(l.collSlot))
 }
 
-// readLayout reads and checks the header of a segment someone else made: the layout it
-// describes must be the one newLayout gives for its parameters, and fit in the mapping.
-func readLayout(mem []byte, nlocal int) (layout, error) {
-	if len(mem) < 64 || string(mem[:8]) != segMagic {
-		return layout{}, fmt.Errorf("shm: not a gorun segment")
-	}
-	if v := binary.LittleEndian.Uint32(mem[hdrVersionOff:]); v != segVersion {
-		return layout{}, fmt.Errorf("shm: segment version %d, want %d (mixed gorun versions?)", v, segVersion)
-	}
-	n := int(binary.LittleEndian.Uint32(mem[hdrNLocalOff:]))
-	if n != nlocal {
-		return layout{}, fmt.Errorf("shm: segment for %d local ranks, this node has %d", n, nlocal)
-	}
-	bulkCap := binary.LittleEndian.Uint64(mem[hdrBulkCapOff:])
-	if bulkCap > 1<<40 {
-		return layout{}, fmt.Errorf("shm: bulk capacity %d", bulkCap)
-	}
-	l, err := newLayout(n, int(binary.LittleEndian.Uint32(mem[hdrLineOff:])),
-		int(binary.LittleEndian.Uint32(mem[hdrRingCapOff:])), int(bulkCap), int(binary.LittleEndian.Uint32(mem[hdrCollOff:])))
+// joinLayout is readLayout for a rank joining the leader's segment: chunk, this rank's step
+// of the pipelined copy, must also fit the leader's bulk pipes, or a sender would wait
+// forever for room for a whole chunk.
+func joinLayout(mem []byte, nlocal, chunk int) (layout, error) {
+	l, err := readLayout(mem, nlocal)
 	if err != nil {
 		return layout{}, err
 	}
-	if size := binary.LittleEndian.Uint64(mem[hdrSizeOff:]); size != uint64(l.size) || l.size > len(mem) {
+	if chunk < 1 || chunk > l.bulkCap {
+		return layout{}, fmt.Errorf("shm: this rank's chunk of %d bytes (GORUN_SHM_CHUNK) does not fit the bulk pipes of %d bytes that the node's first rank made (its GORUN_SHM_BULK): give every rank the same settings", chunk, l.bulkCap)
+	}
+	return l, nil
+}
+
+// readLayout reads and checks the header of a segment another process wrote; nothing in it
+// is trusted. Every field must be what newLayout gives for the header's own parameters (so
+// each lies within newLayout's bounds and is already rounded), the segment must be for
+// nlocal ranks, and the layout must fit in the mapping, mem.
+func readLayout(mem []byte, nlocal int) (layout, error) {
+	if len(mem) < hdrLen || string(mem[hdrMagicOff:hdrMagicOff+len(segMagic)]) != segMagic {
+		return layout{}, fmt.Errorf("shm: not a gorun segment")
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(mem[hdrVersionOff:]); v != segVersion {
+		return layout{}, fmt.Errorf("shm: segment version %d, want %d (mixed gorun versions?)", v, segVersion)
+	}
+	if n := le.Uint32(mem[hdrNLocalOff:]); uint64(n) != uint64(nlocal) {
+		return layout{}, fmt.Errorf("shm: segment for %d local ranks, this node has %d", n, nlocal)
+	}
+	line, ringCap := le.Uint32(mem[hdrLineOff:]), le.Uint32(mem[hdrRingCapOff:])
+	bulkCap, collSlot := le.Uint64(mem[hdrBulkCapOff:]), le.Uint32(mem[hdrCollOff:])
+	size := le.Uint64(mem[hdrSizeOff:])
+	// Bound the fields before converting them to int, so that none wraps on the way.
+	if line > MaxLine || ringCap > MaxRingBytes || bulkCap > MaxBulkBytes || collSlot > MaxCollSlot {
+		return layout{}, fmt.Errorf("shm: segment header: line %d, ring %d, bulk pipe %d, collective slot %d bytes: out of bounds",
+			line, ringCap, bulkCap, collSlot)
+	}
+	l, err := newLayout(nlocal, int(line), int(ringCap), int(bulkCap), int(collSlot))
+	if err != nil {
+		return layout{}, fmt.Errorf("shm: segment header: %w", err)
+	}
+	if uint64(l.ringCap) != uint64(ringCap) || uint64(l.bulkCap) != bulkCap || uint64(l.collSlot) != uint64(collSlot) {
+		return layout{}, fmt.Errorf("shm: segment header: ring %d, bulk pipe %d, collective slot %d bytes are not whole lines of %d",
+			ringCap, bulkCap, collSlot, line)
+	}
+	if size != uint64(l.size) || l.size > len(mem) {
 		return layout{}, fmt.Errorf("shm: segment header says %d bytes, layout needs %d, mapping has %d", size, l.size, len(mem))
 	}
 	return l, nil

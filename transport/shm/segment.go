@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -28,33 +29,66 @@ type segment struct {
 // Creating and sharing the segment. The node's first rank (the leader) creates it:
 //
 //   - normally with memfd_create: it never has a name in /dev/shm, so nothing is left behind
-//     even after kill -9. The leader hands the descriptor to the other local ranks over an
-//     abstract Unix socket (no file either) with SCM_RIGHTS, and each side checks the other's
-//     credentials (SO_PEERCRED: same uid, and the pid the peer's card announced).
-//   - where memfd_create is unavailable (or GORUN_SHM_FALLBACK=1): a file in /dev/shm with a
-//     name no other job can guess before it exists (derived from the job id), created with
-//     O_EXCL and mode 0600, whose name travels over the same socket; the leader unlinks it as
-//     soon as every local rank has mapped it.
+//     even after kill -9. The leader sizes it and seals it against shrinking and growing
+//     (F_SEAL_SHRINK, F_SEAL_GROW, then F_SEAL_SEAL so that the seals cannot change), and
+//     every other rank checks those seals before mapping it. The leader hands the descriptor
+//     to the other local ranks over an abstract Unix socket (no file either) with
+//     SCM_RIGHTS, and each side checks the other's credentials (SO_PEERCRED: same uid, and
+//     the pid the peer's card announced).
+//   - where memfd_create is unavailable (or GORUN_SHM_FALLBACK=1): a file in /dev/shm,
+//     created with O_EXCL and mode 0600, whose name travels over the same socket; the leader
+//     unlinks it as soon as every local rank has mapped it.
 //
-// Before sizing, the leader checks that the backing store has room, so that touching a page
-// later can never raise SIGBUS.
+// The socket's name and the file's both carry a hash of Config.Nonce, a secret of the job's
+// ranks: another user sees the job id and the pids in /proc, but cannot compute the names to
+// take them first (an abstract name has no permissions; O_EXCL fails on a squatted file).
+//
+// SIGBUS. A mapping raises SIGBUS when a page it touches lies beyond the end of the file, or
+// cannot be allocated from a full file system. For the memfd, the seals make the first
+// impossible: no process, of any user, can shrink it while it is mapped. For the /dev/shm
+// file, a process of the same user can truncate it: by its name until the leader unlinks it,
+// or through /proc/PID/fd while a rank still holds it open during start-up. A rank then dies
+// of SIGBUS at its next touch of a page past the new end. Only the same user can do that (mode
+// 0600), who could as well kill the ranks; after start-up no name or descriptor is left. Before sizing, the leader checks that the backing store has room, but that
+// reserves nothing: the pages come on first touch, so if /dev/shm fills up (its size= limit)
+// in the meantime, the first touch of a page raises SIGBUS; the memfd draws on memory, where
+// running out means the OOM killer, or SIGBUS too under strict overcommit
+// (vm.overcommit_memory=2). A page allocated once is not lost again: where
+// MADV_POPULATE_WRITE works, Transport.prefault allocates at start every page a rank will use
+// of a segment up to prefaultLimit, which ends the risk at start-up; a larger segment's pages
+// come as they are first used.
 
-// shareSocket is the abstract socket name the leader serves the segment on.
-func shareSocket(jobID string, leaderPid int) string {
+// segmentSocket is the abstract socket name the leader of cfg's node serves the segment on.
+func segmentSocket(cfg *Config) string { return socketName(cfg.JobID, cfg.Pids[0], cfg.Nonce) }
+
+// segmentFile is the /dev/shm file of the fallback for cfg's node.
+func segmentFile(cfg *Config) string { return shmname.File(cfg.JobID, cfg.Pids[0], cfg.Nonce) }
+
+// socketName: "@gorun-seg-", a hash of the job id (public), a hash of the nonce (secret; none
+// if empty), and the leader's pid (public). Hashing keeps any nonce within an abstract name's
+// rules.
+func socketName(jobID string, leaderPid int, nonce string) string {
 	h := sha256.Sum256([]byte(jobID))
-	return fmt.Sprintf("@gorun-seg-%s-%d", hex.EncodeToString(h[:8]), leaderPid)
+	secret := ""
+	if nonce != "" {
+		n := sha256.Sum256([]byte("gorun-shm-socket\x00" + nonce))
+		secret = hex.EncodeToString(n[:12]) + "-"
+	}
+	return fmt.Sprintf("@gorun-seg-%s-%s%d", hex.EncodeToString(h[:8]), secret, leaderPid)
 }
+
+// memfdSeals are the seals on a memfd segment: its size can never change.
+const memfdSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 
 // createSegment makes and maps a segment of size bytes.
 func createSegment(size int, fallback bool, path string) (*segment, int, error) {
+	if size <= 0 || uint64(size) > maxSegmentBytes {
+		return nil, -1, fmt.Errorf("shared memory: a node segment of %d bytes (at most %d GiB)", size, maxSegmentBytes>>30)
+	}
 	if !fallback {
-		fd, err := unix.MemfdCreate("gorun-node-segment", unix.MFD_CLOEXEC)
+		fd, err := unix.MemfdCreate("gorun-node-segment", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 		if err == nil {
-			if err := checkRoom(size, ""); err != nil {
-				unix.Close(fd)
-				return nil, -1, err
-			}
-			seg, err := sizeAndMap(fd, size, true)
+			seg, err := sizeSealAndMap(fd, size)
 			if err != nil {
 				unix.Close(fd)
 				return nil, -1, err
@@ -72,7 +106,12 @@ func createSegment(size int, fallback bool, path string) (*segment, int, error) 
 	if err != nil {
 		return nil, -1, fmt.Errorf("create %s: %w", path, err)
 	}
-	seg, err := sizeAndMap(fd, size, true)
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return nil, -1, fmt.Errorf("size the segment to %d bytes: %w", size, err)
+	}
+	seg, err := mapSegment(fd, size)
 	if err != nil {
 		unix.Close(fd)
 		unix.Unlink(path)
@@ -82,13 +121,22 @@ func createSegment(size int, fallback bool, path string) (*segment, int, error) 
 	return seg, fd, nil
 }
 
-// sizeAndMap sets the size of a fresh segment file (create) and maps it shared.
-func sizeAndMap(fd, size int, create bool) (*segment, error) {
-	if create {
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
-			return nil, fmt.Errorf("size the segment to %d bytes: %w", size, err)
-		}
+// sizeSealAndMap sizes a fresh memfd, seals its size and maps it.
+func sizeSealAndMap(fd, size int) (*segment, error) {
+	if err := checkRoom(size, ""); err != nil {
+		return nil, err
 	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return nil, fmt.Errorf("size the segment to %d bytes: %w", size, err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, memfdSeals); err != nil {
+		return nil, fmt.Errorf("seal the segment's size: %w", err)
+	}
+	return mapSegment(fd, size)
+}
+
+// mapSegment maps size bytes of fd shared.
+func mapSegment(fd, size int) (*segment, error) {
 	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("map the segment (%d bytes): %w", size, err)
@@ -324,6 +372,10 @@ func receiveSegment(c *net.UnixConn) (*segment, error) {
 	defer closeAll(fds)
 	switch {
 	case n == 1 && buf[0] == 'F' && len(fds) == 1:
+		seals, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GET_SEALS, 0)
+		if err != nil || seals&memfdSeals != memfdSeals {
+			return nil, fmt.Errorf("the segment's size is not sealed (seals %#x, %v)", seals, err)
+		}
 		return mapShared(fds[0])
 	case n > 1 && buf[0] == 'N' && len(fds) == 0:
 		path := string(buf[1:n])
@@ -379,10 +431,10 @@ func mapShared(fd int) (*segment, error) {
 	if int(st.Uid) != os.Getuid() {
 		return nil, fmt.Errorf("segment owned by uid %d", st.Uid)
 	}
-	if st.Size <= 0 || st.Size > 1<<40 {
+	if st.Size <= 0 || st.Size > maxSegmentBytes || st.Size > math.MaxInt {
 		return nil, fmt.Errorf("segment of %d bytes", st.Size)
 	}
-	return sizeAndMap(fd, int(st.Size), false)
+	return mapSegment(fd, int(st.Size))
 }
 
 // unmap releases the mapping and, for the fallback, the file if still linked.

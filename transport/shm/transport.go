@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gorun-hpc/gorun/internal/shmname"
 	"github.com/gorun-hpc/gorun/internal/view"
 	"github.com/gorun-hpc/gorun/transport"
 )
@@ -49,6 +48,11 @@ type Config struct {
 	Timeout time.Duration
 	// CollSlot is the size of each rank's slot in the collective arena (two halves).
 	CollSlot int
+	// Nonce is a secret every local rank knows and other users do not: it is the random part
+	// of the names the segment is handed over by (the abstract socket, the /dev/shm file),
+	// so that no one can take them first and block the job. The same on every local rank;
+	// "" (tests) leaves the names without one.
+	Nonce string
 }
 
 // Defaults, measured on a 2-core AMD EPYC (Zen 5) KVM guest (see docs/benchmarks.md).
@@ -188,20 +192,20 @@ func New(cfg Config) (*Transport, error) {
 func shareSegment(cfg Config, lay *layout, bell int, deadline time.Time) (*segment, []int, error) {
 	me := slices.Index(cfg.Local, cfg.Self)
 	leaderPid := cfg.Pids[0]
-	name := shareSocket(cfg.JobID, leaderPid)
+	name := segmentSocket(&cfg)
 	if me != 0 {
 		seg, bells, err := fetchSegment(name, leaderPid, me, bell, len(cfg.Local), deadline)
 		if err != nil {
 			return nil, nil, err
 		}
-		if *lay, err = readLayout(seg.mem, len(cfg.Local)); err != nil {
+		if *lay, err = joinLayout(seg.mem, len(cfg.Local), cfg.Chunk); err != nil {
 			seg.unmap()
 			closeAll(bells)
 			return nil, nil, err
 		}
 		return seg, bells, nil
 	}
-	seg, fd, err := createSegment(lay.size, cfg.Fallback, shmname.Fallback(cfg.JobID, leaderPid))
+	seg, fd, err := createSegment(lay.size, cfg.Fallback, segmentFile(&cfg))
 	if err != nil {
 		return nil, nil, err
 	}
