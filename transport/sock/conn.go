@@ -234,11 +234,21 @@ func (c *conn) writeFrame(f *outFrame) error {
 
 // writeLoop is the writer goroutine: it drains frames queued by goroutines that must not
 // write themselves (the reader). It exits when the connection is done.
+//
+// A kick and stop can both be ready (the reader queued a DATA frame and the connection then
+// shut): the select may pick stop, so before it returns it drains what a kick left queued,
+// or that frame's send would never complete and everything queued after it would wait for
+// good. drain fails the frames if the socket is closed.
 func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.kick:
 		case <-c.stop:
+			select {
+			case <-c.kick:
+				c.drain()
+			default:
+			}
 			return
 		}
 		c.drain()
