@@ -83,7 +83,9 @@ type JobError struct {
 	Cause Cause
 	// Ranks are the ranks that failed on their own, first first: the first
 	// failure seen and any others that had already happened when gorun began
-	// ending the job. Ranks that gorun itself terminated are not listed.
+	// ending the job. Ranks that gorun itself terminated are not listed. A rank killed
+	// by a signal gorun did not send is listed first, even when it is reaped after the job
+	// began ending: the ranks it left behind fail at once and may be reaped before it.
 	Ranks []*RankError
 	// Timeout is Config.Timeout (CauseTimeout).
 	Timeout time.Duration

@@ -23,7 +23,7 @@ import (
 
 // The test programs under testdata/, built once by TestMain.
 var bin struct {
-	sleeper, lines, cat, pmiexchange, placement, shmleak string
+	sleeper, lines, cat, pmiexchange, placement, shmleak, dier string
 }
 
 // TestMain builds the test rank programs into a private directory, which
@@ -46,7 +46,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("TMPDIR", tmp)
-	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement", "shmleak"}
+	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement", "shmleak", "dier"}
 	args := []string{"build", "-o", dir + "/"}
 	for _, p := range progs {
 		args = append(args, "./testdata/"+p)
@@ -61,6 +61,7 @@ func testMain(m *testing.M) int {
 	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
 	bin.placement = filepath.Join(dir, "placement")
 	bin.shmleak = filepath.Join(dir, "shmleak")
+	bin.dier = filepath.Join(dir, "dier")
 	return m.Run()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -23,8 +24,11 @@ type supervisor struct {
 	// fail is the job's failure once one happened; nil while all is well.
 	fail *JobError
 	// ending is set once the survivors have been sent SIGTERM. Failures seen
-	// after that are consequences, not causes: they go to all only.
+	// after that are consequences, not causes: they go to all only, except a
+	// rank killed by a signal gorun had not sent (see failRank).
 	ending bool
+	// killed is set once the survivors have been sent SIGKILL.
+	killed bool
 	all    *multierror.Error
 }
 
@@ -67,6 +71,7 @@ func (s *supervisor) loop(ctx context.Context, startErr error) {
 		case <-timeout:
 			s.failJob(&JobError{Cause: CauseTimeout, Timeout: s.j.cfg.Timeout})
 		case <-grace:
+			s.killed = true
 			s.signalAll(syscall.SIGKILL)
 			if s.j.remote != nil {
 				s.j.remote.closeWatches() // remote ranks kill themselves
@@ -114,8 +119,16 @@ func (s *supervisor) failJob(e *JobError) {
 // failRank records a rank's own failure: a cause of the job's end if the
 // job is not being ended yet, a consequence otherwise. A rank that called
 // PMI abort and then exited non-zero is one failure, reported as the abort.
+//
+// A rank killed by a signal gorun did not send is a cause even when it is
+// reaped after the job began ending, and it is reported first: ranks exit
+// non-zero or abort because a peer died, not the other way round, and they do
+// so within a millisecond (a PMI barrier fails as soon as the dead rank's
+// socket closes), so on a loaded machine they may be reaped before the rank
+// whose death they report.
 func (s *supervisor) failRank(e *RankError) {
-	if s.ending {
+	own := e.Cause == CauseSignal && e.Signal != syscall.SIGTERM && !s.killed
+	if s.ending && (!own || !isRankCause(s.fail.Cause)) {
 		s.all = multierror.Append(s.all, fmt.Errorf("while the job was ending: %w", e))
 		return
 	}
@@ -138,6 +151,14 @@ func (s *supervisor) failRank(e *RankError) {
 				s.fail.Cause = CauseAbort
 			}
 		}
+		return
+	}
+	if s.ending && s.fail.Terminated > 0 {
+		s.fail.Terminated-- // it got SIGTERM while dying on its own
+	}
+	if own && !slices.ContainsFunc(s.fail.Ranks, func(r *RankError) bool { return r.Cause == CauseSignal }) {
+		s.fail.Ranks = slices.Insert(s.fail.Ranks, 0, e)
+		s.fail.Cause = CauseSignal
 		return
 	}
 	s.fail.Ranks = append(s.fail.Ranks, e)
