@@ -74,7 +74,23 @@ func TestDeathMidTransfer(t *testing.T)       { runDeaths(t, transferCases) }
 func TestDeathInArenaCollective(t *testing.T) { runDeaths(t, collectiveCases) }
 func TestDeathDuringClose(t *testing.T)       { runDeaths(t, closeCases) }
 
+// deathTestsEnv runs the tests that kill ranks and gorun at every phase. They create and
+// leave (until their checks remove them) /dev/shm segment files and build directories while
+// they run, which the leak checks of every other job test would count as theirs, so they run
+// on their own: .ci/run runs them after the suite, one package at a time.
+const deathTestsEnv = "GORUN_DEATH_TESTS"
+
+// alone skips a test that must not share the machine with other job tests, unless
+// GORUN_DEATH_TESTS=1 says it runs alone.
+func alone(t *testing.T) {
+	t.Helper()
+	if os.Getenv(deathTestsEnv) != "1" {
+		t.Skipf("runs alone: %s=1 go test -race -run 'TestDeath|TestKilledGorun' ./launcher/ (.ci/run does, after the suite)", deathTestsEnv)
+	}
+}
+
 func runDeaths(t *testing.T, cases []deathCase) {
+	alone(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runDeath(t, c, false) })
 	}
@@ -103,6 +119,7 @@ var knownSurvivorGaps = map[string]string{
 // period is long, so that the job ends only when the survivors notice the death themselves
 // (a peer's EOF, pidfd or a failed PMI barrier) and fail, as ARCHITECTURE.md promises.
 func TestDeathSurvivorsNotice(t *testing.T) {
+	alone(t)
 	for _, cases := range [][]deathCase{beforeInitCases, handoffCases, transferCases, collectiveCases, closeCases} {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) { runDeath(t, c, true) })
@@ -225,6 +242,7 @@ func checkKilledRank(t *testing.T, err error, victim, pid int) {
 // created the file and waits in its serve loop while ranks 1 and 2 have connected. Every rank
 // must die with gorun (PR_SET_PDEATHSIG) within 2 s and the file must not outlive the job.
 func TestKilledGorunLeavesNothing(t *testing.T) {
+	alone(t)
 	checkLeaks(t)
 	gorun := gorunBinary(t)
 	before := gorunShmEntries(t)
