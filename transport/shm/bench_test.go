@@ -49,8 +49,8 @@ func BenchmarkBulkPipe(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer unix.Munmap(mem)
-			w := &bulkWriter{bulkRegion: newBulkRegion(mem, testLine)}
-			r := &bulkReader{bulkRegion: newBulkRegion(mem, testLine)}
+			w := &bulkWriter{bulkRegion: newBulkRegion(mem, testLine, 1)}
+			r := &bulkReader{bulkRegion: newBulkRegion(mem, testLine, 1)}
 			src, dst := make([]byte, tc.msg), make([]byte, tc.msg)
 			b.SetBytes(int64(tc.msg))
 			var wg sync.WaitGroup
@@ -61,7 +61,8 @@ func BenchmarkBulkPipe(b *testing.B) {
 				defer runtime.UnlockOSThread()
 				for range b.N {
 					for off := 0; off < len(src); {
-						off += w.write(src[off:], tc.chunk)
+						n, _ := w.write(src[off:], tc.chunk)
+						off += n
 					}
 				}
 			}()
@@ -70,7 +71,7 @@ func BenchmarkBulkPipe(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for off := 0; off < len(dst); {
-					n, _ := r.read(dst[off:], len(dst)-off, tc.chunk)
+					n, _, _ := r.read(dst[off:], len(dst)-off, tc.chunk)
 					off += n
 				}
 			}

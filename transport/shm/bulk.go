@@ -1,10 +1,12 @@
 package shm
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/gorun-hpc/gorun/internal/sharedcopy"
 	"github.com/gorun-hpc/gorun/internal/view"
+	"github.com/gorun-hpc/gorun/transport"
 )
 
 // A bulk pipe carries the payloads of large messages from one rank to another by the
@@ -17,13 +19,17 @@ import (
 //	+line     | head u64 (consumer writes) | wantSpace u32 (producer sets)       | pad to line |
 //	+2*line   | data: cap bytes                                                               |
 //
-// Positions only grow; tail - head is the number of bytes waiting.
+// Positions only grow; tail - head is the number of bytes waiting, never more than cap. Each
+// end trusts only the position it writes itself: the other end's position is checked against
+// it on every load (head <= tail <= head + cap), and one that breaks the bound means the peer
+// is corrupt, never a count of bytes or of room.
 const (
 	bulkTailOff      = 0
 	bulkWantSpaceOff = 8 // on the head line
 )
 
 type bulkRegion struct {
+	peer      int // world rank of the other end, for errors
 	cap       uint64
 	data      []byte
 	tail      *atomic.Uint64
@@ -33,8 +39,9 @@ type bulkRegion struct {
 
 func bulkBytes(capacity, line int) int { return 2*line + capacity }
 
-func newBulkRegion(mem []byte, line int) bulkRegion {
+func newBulkRegion(mem []byte, line, peer int) bulkRegion {
 	return bulkRegion{
+		peer:      peer,
 		cap:       uint64(len(mem) - 2*line),
 		data:      mem[2*line:],
 		tail:      view.Uint64At(mem, bulkTailOff),
@@ -53,16 +60,20 @@ type bulkWriter struct {
 // write copies the next chunk of p (chunk bytes, or all of p if shorter) into the pipe and
 // publishes it; it returns how many bytes it took, 0 if there is not room for the whole
 // chunk. Moving whole chunks keeps the two sides from handing each other slivers when the
-// pipe runs full.
-func (w *bulkWriter) write(p []byte, chunk int) int {
+// pipe runs full. A head behind the one last read or ahead of the tail is an error.
+func (w *bulkWriter) write(p []byte, chunk int) (int, error) {
 	n := min(len(p), chunk)
 	if n == 0 {
-		return 0
+		return 0, nil
 	}
 	if w.cap-(w.pos-w.headCache) < uint64(n) {
-		w.headCache = w.head.Load()
+		head := w.head.Load()
+		if head < w.headCache || head > w.pos {
+			return 0, w.corrupt("head %d outside [%d, %d]", head, w.headCache, w.pos)
+		}
+		w.headCache = head
 		if w.cap-(w.pos-w.headCache) < uint64(n) {
-			return 0
+			return 0, nil
 		}
 	}
 	idx := w.pos % w.cap
@@ -70,7 +81,7 @@ func (w *bulkWriter) write(p []byte, chunk int) int {
 	sharedcopy.Copy(w.data, p[k:n]) // the part that wraps to the start
 	w.pos += uint64(n)
 	w.tail.Store(w.pos) // publishes the bytes
-	return n
+	return n, nil
 }
 
 // bulkReader is the receiving end, used by the goroutine driving progress.
@@ -80,12 +91,16 @@ type bulkReader struct {
 }
 
 // read copies up to chunk waiting bytes into dst (nil dst: discards them), frees their space
-// and returns how many it took, and whether the writer asked to be woken for space.
-func (r *bulkReader) read(dst []byte, n, chunk int) (int, bool) {
-	avail := r.tail.Load() - r.pos
-	n = int(min(avail, uint64(n), uint64(chunk)))
+// and returns how many it took, and whether the writer asked to be woken for space. A tail
+// behind this end's position or more than cap ahead of it is an error.
+func (r *bulkReader) read(dst []byte, n, chunk int) (int, bool, error) {
+	tail := r.tail.Load()
+	if tail < r.pos || tail-r.pos > r.cap {
+		return 0, false, r.corrupt("tail %d outside [%d, %d]", tail, r.pos, r.pos+r.cap)
+	}
+	n = int(min(tail-r.pos, uint64(n), uint64(chunk)))
 	if n == 0 {
-		return 0, false
+		return 0, false, nil
 	}
 	if dst != nil {
 		idx := r.pos % r.cap
@@ -96,9 +111,13 @@ func (r *bulkReader) read(dst []byte, n, chunk int) (int, bool) {
 	r.head.Store(r.pos)
 	if r.wantSpace.Load() != 0 {
 		r.wantSpace.Store(0)
-		return n, true
+		return n, true, nil
 	}
-	return n, false
+	return n, false, nil
+}
+
+func (b *bulkRegion) corrupt(format string, args ...any) error {
+	return &transport.CorruptError{Peer: b.peer, Reason: "shared-memory bulk pipe: " + fmt.Sprintf(format, args...)}
 }
 
 // ready reports whether bytes are waiting.

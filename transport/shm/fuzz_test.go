@@ -55,9 +55,6 @@ var (
 	fzSyncSend = []byte("syncsend")
 )
 
-// showKnownBugs turns the skips of known bugs into failures: GORUN_KNOWN_BUGS=1.
-var showKnownBugs = os.Getenv("GORUN_KNOWN_BUGS") == "1"
-
 // fzCompletion counts the calls it gets: exactly one is the contract.
 type fzCompletion struct {
 	mu    sync.Mutex
@@ -181,8 +178,8 @@ func newHostileNode(tb testing.TB) *hostileNode {
 	h := &hostileNode{t: t, p: t.peers[0], sink: sink, mem: mem}
 	h.tx = &producer{ringRegion: newRingRegion(region(lay.ring(0, 1), lay.ringSize), lay.line)}
 	h.rx = &consumer{ringRegion: newRingRegion(region(lay.ring(1, 0), lay.ringSize), lay.line), peer: 1, maxEager: lay.ringCap}
-	h.bw = &bulkWriter{bulkRegion: newBulkRegion(region(lay.bulk(0, 1), lay.bulkSize), lay.line)}
-	h.br = &bulkReader{bulkRegion: newBulkRegion(region(lay.bulk(1, 0), lay.bulkSize), lay.line)}
+	h.bw = &bulkWriter{bulkRegion: newBulkRegion(region(lay.bulk(0, 1), lay.bulkSize), lay.line, 1)}
+	h.br = &bulkReader{bulkRegion: newBulkRegion(region(lay.bulk(1, 0), lay.bulkSize), lay.line, 1)}
 	if h.p.pidfd >= 0 {
 		tb.Fatal("pidfd_open(-1) succeeded")
 	}
@@ -191,6 +188,15 @@ func newHostileNode(tb testing.TB) *hostileNode {
 
 // settle drives rank 1 (as its waiting goroutine would) and lets rank 0 take what rank 1
 // sent it, until neither has anything left to do.
+// write writes the next chunk of p into rank 0's pipe towards rank 1, whose head is honest.
+func (h *hostileNode) write(tb testing.TB, p []byte) int {
+	n, err := h.bw.write(p, fzChunk)
+	if err != nil {
+		tb.Fatalf("rank 0 wrote its pipe to rank 1: %v", err)
+	}
+	return n
+}
+
 func (h *hostileNode) settle(tb testing.TB) {
 	var buf [fzChunk]byte
 	for i := 0; ; i++ {
@@ -219,7 +225,10 @@ func (h *hostileNode) settle(tb testing.TB) {
 		}
 		h.rx.flush()
 		for {
-			n, _ := h.br.read(buf[:], len(buf), len(buf))
+			n, _, err := h.br.read(buf[:], len(buf), len(buf))
+			if err != nil {
+				tb.Fatalf("rank 0 read its pipe from rank 1: %v", err)
+			}
 			if n == 0 {
 				break
 			}
@@ -420,10 +429,10 @@ func runPeerRecords(t *testing.T, in []byte) {
 			}
 			n := 0
 			for n < len(p) {
-				k := h.bw.write(p[n:], fzChunk)
+				k := h.write(t, p[n:])
 				if k == 0 {
 					h.settle(t)
-					if k = h.bw.write(p[n:], fzChunk); k == 0 {
+					if k = h.write(t, p[n:]); k == 0 {
 						break
 					}
 				}
@@ -590,8 +599,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 	var fetches []fetch
 	var fetched uint64 // stream offset after the last matched receive
 	var sends []*fzCompletion
-	var sent uint64 // offset in rank 1's stream after the last queued send
-	var tailTrusted, headTrusted bool
+	var sent uint64                   // offset in rank 1's stream after the last queued send
 	var tailTouched, headTouched bool // the peer wrote a position itself: data checks are off
 	const guard = 0xa5
 
@@ -604,7 +612,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 			for i := range p {
 				p[i] = fzByte(h.bw.pos+uint64(i), 0)
 			}
-			h.bw.write(p, fzChunk)
+			h.write(t, p)
 		case 1:
 			tailTouched = true
 			h.bw.tail.Store(position(h.bw.tail.Load()))
@@ -622,13 +630,21 @@ func runBulkPositions(t *testing.T, in []byte) {
 		case 3:
 			pos, tail := r.pos, r.tail.Load()
 			avail := tail - pos // the bytes waiting, if tail is consistent
+			wanting := false    // a matched receive waits for bytes, so pumpIn reads the tail
+			h.p.inMu.Lock()
+			for _, f := range h.p.fetches {
+				wanting = wanting || f.got < f.size
+			}
+			h.p.inMu.Unlock()
 			h.p.pumpIn()
 			moved := r.pos - pos
 			switch {
 			case avail <= capacity && moved > avail:
 				t.Fatalf("step %d: rank 1 took %d bytes from its pipe, %d were waiting", step, moved, avail)
 			case avail > capacity && moved > 0:
-				tailTrusted = true // known bug: see TestBulkReaderTrustsTail
+				t.Fatalf("step %d: rank 1 took %d bytes from its pipe at a tail %d bytes ahead of a %d-byte pipe", step, moved, avail, capacity)
+			case avail > capacity && wanting && !h.p.gone.Load():
+				t.Fatalf("step %d: rank 1 saw a tail %d bytes ahead of a %d-byte pipe and did not lose its peer", step, avail, capacity)
 			}
 			if r.head.Load() != r.pos {
 				t.Fatalf("step %d: rank 1 published head %d at position %d", step, r.head.Load(), r.pos)
@@ -655,17 +671,20 @@ func runBulkPositions(t *testing.T, in []byte) {
 			switch {
 			case w.pos == pos:
 			case cached > pos || pos-cached > capacity:
-				headTrusted = true // known bug: see TestBulkWriterTrustsHead
+				t.Fatalf("step %d: rank 1 wrote its pipe from %d with its cached head at %d", step, pos, cached)
 			case w.pos-cached <= capacity:
 			case w.headCache != head:
 				t.Fatalf("step %d: rank 1 wrote its pipe to %d past its cached head %d without reading the head", step, w.pos, cached)
 			case head < cached || head > w.pos || w.pos-head > capacity:
-				headTrusted = true
+				t.Fatalf("step %d: rank 1 wrote its pipe to %d, taking head %d (cached %d, position %d)", step, w.pos, head, cached, pos)
 			}
 		case 6:
 			buf := make([]byte, 4*next())
 			pos := h.br.pos
-			n, _ := h.br.read(buf, len(buf), len(buf))
+			n, _, err := h.br.read(buf, len(buf), len(buf))
+			if err != nil {
+				continue // rank 1's tail, which this test does not move, is honest; headTouched moved rank 0's own head
+			}
 			for i := range n {
 				if !headTouched && buf[i] != fzByte(pos+uint64(i), 0x5c) {
 					t.Fatalf("step %d: byte %d of rank 1's stream differs", step, pos+uint64(i))
@@ -714,12 +733,6 @@ func runBulkPositions(t *testing.T, in []byte) {
 			t.Fatalf("segment byte %d, outside the pipes, was written", span[0]+i)
 		}
 	}
-	if (tailTrusted || headTrusted) && !showKnownBugs {
-		t.Skip("known bug: the bulk pipe trusts the positions its peer writes (TestBulkReaderTrustsTail, TestBulkWriterTrustsHead)")
-	}
-	if tailTrusted || headTrusted {
-		t.Fatalf("the pipe acted on inconsistent positions (tail trusted %v, head trusted %v)", tailTrusted, headTrusted)
-	}
 }
 
 // FuzzBulkPositions: whatever a local peer writes into the position words of the bulk pipes
@@ -727,20 +740,17 @@ func runBulkPositions(t *testing.T, in []byte) {
 // rank's reads and writes, the pipes never read or write outside their regions or a
 // receive buffer, never take more bytes than were waiting or overwrite bytes not yet read
 // when the positions are consistent, finish every pump, and deliver exactly what the peer
-// wrote; acting on inconsistent positions at all is the known bug the tests below show.
+// wrote; positions that break head <= tail <= head + cap lose the peer instead of moving bytes.
 func FuzzBulkPositions(f *testing.F) {
 	f.Fuzz(runBulkPositions)
 }
 
-// TestBulkReaderTrustsTail: a tail the peer moved backwards, or more than the capacity
-// ahead, is not a count of waiting bytes; the receiver must report the peer corrupt rather
-// than hand stale pipe bytes to a receive as its data. Today pumpIn copies whatever lies in
-// the pipe and completes the receive without error; with an RTS announcing up to 2^62 bytes
-// the same loop runs inside one Poll for 2^62/chunk iterations, so the driver never returns.
-func TestBulkReaderTrustsTail(t *testing.T) {
-	if !showKnownBugs {
-		t.Skip("known bug: bulkReader.read trusts the tail its peer writes; GORUN_KNOWN_BUGS=1 runs it")
-	}
+// TestBulkReaderDistrustsTail: a tail the peer moved backwards, or more than the capacity
+// ahead, is not a count of waiting bytes; the receiver reports the peer corrupt rather than
+// hand stale pipe bytes to a receive as its data. (Before the check, pumpIn copied whatever
+// lay in the pipe and completed the receive; with an RTS announcing 2^62 bytes the loop ran
+// inside one Poll for 2^62/chunk iterations, so the driver never returned.)
+func TestBulkReaderDistrustsTail(t *testing.T) {
 	h := newHostileNode(t)
 	done := &fzCompletion{}
 	h.p.fetches = []*largeRecv{{dst: make([]byte, 64), size: 1 << 20, done: done}}
@@ -755,20 +765,24 @@ func TestBulkReaderTrustsTail(t *testing.T) {
 	}
 }
 
-// TestBulkWriterTrustsHead: a head ahead of what this rank has written frees no room; the
-// sender must report the peer corrupt rather than count it as space. Today pumpOut computes
-// cap - (pos - head), which wraps, and streams the payload over bytes the peer has not read.
-func TestBulkWriterTrustsHead(t *testing.T) {
-	if !showKnownBugs {
-		t.Skip("known bug: bulkWriter.write trusts the head its peer writes; GORUN_KNOWN_BUGS=1 runs it")
-	}
+// TestBulkWriterDistrustsHead: a head ahead of what this rank has written frees no room; the
+// sender reports the peer corrupt rather than count it as space. (Before the check, pumpOut
+// computed cap - (pos - head), which wraps, and streamed the payload over unread bytes.)
+func TestBulkWriterDistrustsHead(t *testing.T) {
 	h := newHostileNode(t)
 	done := &fzCompletion{}
-	h.p.streams = []*largeSend{{payload: make([]byte, 64<<10), done: done}}
+	// More than the pipe holds, so the writer must reload the head to finish.
+	h.p.streams = []*largeSend{{payload: make([]byte, int(h.p.bulkW.cap)+64<<10), done: done}}
 	h.br.head.Store(1 << 40) // the peer "read" a TiB it was never sent
 	h.p.pumpOut()
 	if h.p.bulkW.pos > h.p.bulkW.cap {
 		t.Fatalf("rank 1 wrote %d bytes into a pipe of %d that its peer never read", h.p.bulkW.pos, h.p.bulkW.cap)
+	}
+	if calls, err := done.result(); calls != 1 || !errors.Is(err, transport.ErrCorrupt) {
+		t.Fatalf("the send completed %d times with %v, want once with ErrCorrupt", calls, err)
+	}
+	if _, lost, _ := h.sink.state(); len(lost) != 1 || !errors.Is(lost[0], transport.ErrCorrupt) {
+		t.Fatalf("lost %v, want the peer lost with ErrCorrupt", lost)
 	}
 }
 

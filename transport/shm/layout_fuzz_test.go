@@ -170,7 +170,7 @@ func FuzzReadLayout(f *testing.F) {
 		for i := range l.nlocal {
 			for j := range l.nlocal {
 				newRingRegion(mem[l.ring(i, j):l.ring(i, j)+l.ringSize], l.line)
-				newBulkRegion(mem[l.bulk(i, j):l.bulk(i, j)+l.bulkSize], l.line)
+				newBulkRegion(mem[l.bulk(i, j):l.bulk(i, j)+l.bulkSize], l.line, i)
 			}
 		}
 		newArena(nil, 0, l.nlocal, new(atomic.Uint64), mem[l.collSlotOff(0):l.collSlotOff(l.nlocal)], l.collSlot)

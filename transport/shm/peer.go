@@ -179,8 +179,8 @@ func newPeer(t *Transport, i, bell int) *peer {
 		peer:       p.world,
 		maxEager:   p.tx.maxPayload(),
 	}
-	p.bulkW = bulkWriter{bulkRegion: newBulkRegion(mem[lay.bulk(t.me, i):lay.bulk(t.me, i)+lay.bulkSize], lay.line)}
-	p.bulkR = bulkReader{bulkRegion: newBulkRegion(mem[lay.bulk(i, t.me):lay.bulk(i, t.me)+lay.bulkSize], lay.line)}
+	p.bulkW = bulkWriter{bulkRegion: newBulkRegion(mem[lay.bulk(t.me, i):lay.bulk(t.me, i)+lay.bulkSize], lay.line, p.world)}
+	p.bulkR = bulkReader{bulkRegion: newBulkRegion(mem[lay.bulk(i, t.me):lay.bulk(i, t.me)+lay.bulkSize], lay.line, p.world)}
 	if fd, err := unix.PidfdOpen(p.pid, 0); err == nil {
 		p.pidfd = fd
 	}
@@ -468,15 +468,20 @@ func (p *peer) pumpOut() bool {
 	for len(p.streams) > 0 {
 		s := p.streams[0]
 		for s.off < len(s.payload) {
-			n := p.bulkW.write(s.payload[s.off:], chunk)
-			if n == 0 {
+			n, err := p.bulkW.write(s.payload[s.off:], chunk)
+			if n == 0 && err == nil {
 				p.bulkW.wantSpace.Store(1)
-				if n = p.bulkW.write(s.payload[s.off:], chunk); n == 0 {
-					if did {
-						p.t.notify(p, false)
-					}
-					return did
+				n, err = p.bulkW.write(s.payload[s.off:], chunk)
+			}
+			if err != nil {
+				p.lose(err)
+				return true
+			}
+			if n == 0 {
+				if did {
+					p.t.notify(p, false)
 				}
+				return did
 			}
 			s.off += n
 			did = true
@@ -509,7 +514,11 @@ func (p *peer) pumpIn() bool {
 				dst = r.dst[r.got:]
 				want = len(dst)
 			}
-			n, wake := p.bulkR.read(dst, want, chunk)
+			n, wake, err := p.bulkR.read(dst, want, chunk)
+			if err != nil {
+				p.lose(err)
+				return true
+			}
 			if wake {
 				p.t.notify(p, false)
 			}

@@ -236,18 +236,26 @@ func TestLayoutOffsets(t *testing.T) {
 
 func TestBulkPipeUnderRace(t *testing.T) {
 	mem := make([]byte, bulkBytes(4096, testLine))
-	w := &bulkWriter{bulkRegion: newBulkRegion(mem, testLine)}
-	r := &bulkReader{bulkRegion: newBulkRegion(mem, testLine)}
+	w := &bulkWriter{bulkRegion: newBulkRegion(mem, testLine, 1)}
+	r := &bulkReader{bulkRegion: newBulkRegion(mem, testLine, 1)}
 	msg := payloadFor(3, 1<<20+17)
 	go func() {
 		for off := 0; off < len(msg); {
-			off += w.write(msg[off:], 1000)
+			n, err := w.write(msg[off:], 1000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			off += n
 		}
 	}()
 	got := make([]byte, len(msg))
 	deadline := time.Now().Add(20 * time.Second)
 	for off := 0; off < len(got); {
-		n, _ := r.read(got[off:], len(got)-off, 1500)
+		n, _, err := r.read(got[off:], len(got)-off, 1500)
+		if err != nil {
+			t.Fatal(err)
+		}
 		off += n
 		if time.Now().After(deadline) {
 			t.Fatal("bulk pipe stuck")
