@@ -96,24 +96,10 @@ func runDeaths(t *testing.T, cases []deathCase) {
 	}
 }
 
-// survivorBound is how soon after the kill the survivors of a known gap's case must have
-// noticed it on their own for the gap to count as closed: well under survivorTimeout, which
-// they reach when they do not notice. Other cases get deathBound.
-const survivorBound = 2 * time.Second
-
-// survivorTimeout is the start-up timeout (GORUN_CONNECT_TIMEOUT) of TestDeathSurvivorsNotice:
-// a survivor that waits for it has not noticed the death.
-const survivorTimeout = "3s"
-
-// knownSurvivorGaps are the cases whose survivors do not notice the death on their own
-// today: they wait in transport/shm's segment handoff until the start-up timeout.
-var knownSurvivorGaps = map[string]string{
-	"member":               "rank 0 waits in serveSegment's accept, rank 1 in receiveSegment's read",
-	"member-fallback":      "rank 0 waits in serveSegment's accept, rank 1 in receiveSegment's read",
-	"leader":               "rank 2 dials the dead rank 0 in fetchSegment's retry loop",
-	"leader-fallback":      "rank 2 dials the dead rank 0 in fetchSegment's retry loop",
-	"leader-before-listen": "ranks 1 and 2 dial the dead rank 0 in fetchSegment's retry loop",
-}
+// survivorTimeout is the start-up timeout (GORUN_CONNECT_TIMEOUT) of TestDeathSurvivorsNotice,
+// twice deathBound: a survivor that waits for it has not noticed the death, and fails the
+// bound.
+const survivorTimeout = 2 * deathBound
 
 // TestDeathSurvivorsNotice: the same deaths, but the ranks ignore SIGTERM and the grace
 // period is long, so that the job ends only when the survivors notice the death themselves
@@ -179,7 +165,7 @@ func runDeath(t *testing.T, c deathCase, alone bool) {
 		Env: append([]string{"DIER_DIR=" + t.TempDir()}, c.env...)}
 	what := "death"
 	if alone {
-		cfg.Env = append(cfg.Env, "DIER_IGNORE_TERM=1", "GORUN_CONNECT_TIMEOUT="+survivorTimeout)
+		cfg.Env = append(cfg.Env, "DIER_IGNORE_TERM=1", "GORUN_CONNECT_TIMEOUT="+survivorTimeout.String())
 		cfg.Grace = 10 * time.Second // SIGKILL only when the test has failed anyway
 		what = "survivors"
 	}
@@ -205,10 +191,6 @@ func runDeath(t *testing.T, c deathCase, alone bool) {
 	checkKilledRank(t, err, c.victim, pids[c.victim])
 	if alone && !t.Failed() {
 		t.Logf("the survivors said:\n%s", failLines(j.stderr.String()))
-	}
-	if gap, ok := knownSurvivorGaps[c.name]; ok && alone && took > survivorBound {
-		t.Skipf("known gap: the survivors did not notice rank %d's death for %v (start-up timeout %s): %s",
-			c.victim, took.Round(time.Millisecond), survivorTimeout, gap)
 	}
 	if took > deathBound {
 		t.Errorf("the job ended %v after rank %d was killed, want well under %v", took, c.victim, deathBound)
@@ -239,8 +221,9 @@ func checkKilledRank(t *testing.T, err error, victim, pid int) {
 
 // TestKilledGorunLeavesNothing: gorun itself is SIGKILLed while its ranks set up the node
 // segment in a /dev/shm file (GORUN_SHM_FALLBACK=1): rank 3 never fetches it, so rank 0 has
-// created the file and waits in its serve loop while ranks 1 and 2 have connected. Every rank
-// must die with gorun (PR_SET_PDEATHSIG) within 2 s and the file must not outlive the job.
+// created the file and waits in its serve loop while ranks 1 and 2 have connected. The file
+// must have no name even then (rank 0 holds it open, unnamed), every rank must die with gorun
+// (PR_SET_PDEATHSIG) within deathBound, and nothing of the job may be left in /dev/shm.
 func TestKilledGorunLeavesNothing(t *testing.T) {
 	alone(t)
 	checkLeaks(t)
@@ -266,17 +249,16 @@ func TestKilledGorunLeavesNothing(t *testing.T) {
 		}
 	}()
 
-	// Wait for the set-up state: the file exists, ranks 1 and 2 have connected to rank 0.
+	// Wait for the set-up state: rank 0 holds the segment and serves it, ranks 1 and 2 have
+	// connected to it.
 	var pids map[int]int
-	var file string
+	var files map[int]string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		pids = parsePids(out.String())
-		if files := jobSegmentFiles(out.String(), pids); len(pids) == n && len(files) == n {
-			var ok bool
-			file, ok = segmentFileOf(t, files[0])
+		if files = jobSegmentFiles(out.String(), pids); len(pids) == n && len(files) == n {
 			listening, accepted := segmentSocket(pids[0])
-			if ok && listening && accepted == n-2 {
+			if listening && accepted == n-2 && holdsShmFile(pids[0]) {
 				break
 			}
 		}
@@ -286,6 +268,9 @@ func TestKilledGorunLeavesNothing(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 
+	if file, ok := segmentFileOf(t, files[0]); ok {
+		t.Errorf("rank 0's segment file has a name during the handoff: %s", file)
+	}
 	killed := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -308,23 +293,20 @@ func TestKilledGorunLeavesNothing(t *testing.T) {
 	}
 	t.Logf("death: gorun-killed: every rank gone %.1f ms after gorun was killed", ms(gone))
 
-	_, statErr := os.Stat(file)
-	left := statErr == nil
-	if left {
-		// Would the next job remove it? Run one, then look again.
-		if _, err := runJob(t, Config{N: 1, Program: bin.sleeper, Args: []string{"-live=0"}}, deathLimit); err != nil {
-			t.Errorf("a job after the killed one: %v", err)
+	checkShm(t, before, files)
+}
+
+// holdsShmFile reports whether pid holds open a file of /dev/shm (which, unnamed, its
+// descriptor's link shows as "/dev/shm/#INODE (deleted)").
+func holdsShmFile(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, "/dev/shm/") {
+			return true
 		}
-		_, statErr = os.Stat(file)
-		os.Remove(file)
 	}
-	checkShm(t, before, nil) // anything else this job left
-	if left {
-		t.Skipf("known gap: %s, the segment file of the killed job's rank 0 (pid %d), is left in /dev/shm "+
-			"(still there after a later job: %v): rank 0 unlinks it only once every local rank has mapped "+
-			"it, ranks killed by PDEATHSIG run no code, and only the killed gorun knew to remove it",
-			file, pids[0], statErr == nil)
-	}
+	return false
 }
 
 var (

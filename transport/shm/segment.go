@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -22,8 +23,8 @@ import (
 
 // segment is a mapped node segment.
 type segment struct {
-	mem  []byte
-	path string // the /dev/shm file of the fallback until it is unlinked; "" for a memfd
+	mem   []byte
+	memfd bool // a sealed memfd, not the fallback's unnamed /dev/shm file
 }
 
 // Creating and sharing the segment. The node's first rank (the leader) creates it:
@@ -35,21 +36,26 @@ type segment struct {
 //     to the other local ranks over an abstract Unix socket (no file either) with
 //     SCM_RIGHTS, and each side checks the other's credentials (SO_PEERCRED: same uid, and
 //     the pid the peer's card announced).
-//   - where memfd_create is unavailable (or GORUN_SHM_FALLBACK=1): a file in /dev/shm,
-//     created with O_EXCL and mode 0600, whose name travels over the same socket; the leader
-//     unlinks it as soon as every local rank has mapped it.
+//   - where memfd_create is unavailable (or GORUN_SHM_FALLBACK=1): an unnamed file on the
+//     tmpfs of /dev/shm, opened with O_TMPFILE and mode 0600, handed over by descriptor the
+//     same way. It cannot be sealed. Where O_TMPFILE is refused, the leader creates a named
+//     file with O_EXCL and unlinks it at once, before handing over the descriptor; only a
+//     kill -9 between those two system calls leaves the name, which gorun removes after the
+//     job (shmname.Remove). Either way nothing of the segment outlives its ranks.
 //
-// The socket's name and the file's both carry a hash of Config.Nonce, a secret of the job's
-// ranks: another user sees the job id and the pids in /proc, but cannot compute the names to
-// take them first (an abstract name has no permissions; O_EXCL fails on a squatted file).
+// The socket's name and the brief file name both carry a hash of Config.Nonce, a secret of
+// the job's ranks: another user sees the job id and the pids in /proc, but cannot compute the
+// names to take them first (an abstract name has no permissions; O_EXCL fails on a squatted
+// file).
 //
 // SIGBUS. A mapping raises SIGBUS when a page it touches lies beyond the end of the file, or
 // cannot be allocated from a full file system. For the memfd, the seals make the first
-// impossible: no process, of any user, can shrink it while it is mapped. For the /dev/shm
-// file, a process of the same user can truncate it: by its name until the leader unlinks it,
-// or through /proc/PID/fd while a rank still holds it open during start-up. A rank then dies
-// of SIGBUS at its next touch of a page past the new end. Only the same user can do that (mode
-// 0600), who could as well kill the ranks; after start-up no name or descriptor is left. Before sizing, the leader checks that the backing store has room, but that
+// impossible: no process, of any user, can shrink it while it is mapped. The fallback's file
+// a process of the same user can truncate through /proc/PID/fd while a rank still holds it
+// open during start-up. A rank then dies of SIGBUS at its next touch of a page past the new
+// end. Only the same user can do that (mode 0600), who could as well kill the ranks; after
+// start-up no descriptor is left. Before sizing, the leader checks that the backing store has
+// room, but that
 // reserves nothing: the pages come on first touch, so if /dev/shm fills up (its size= limit)
 // in the meantime, the first touch of a page raises SIGBUS; the memfd draws on memory, where
 // running out means the OOM killer, or SIGBUS too under strict overcommit
@@ -61,7 +67,7 @@ type segment struct {
 // segmentSocket is the abstract socket name the leader of cfg's node serves the segment on.
 func segmentSocket(cfg *Config) string { return socketName(cfg.JobID, cfg.Pids[0], cfg.Nonce) }
 
-// segmentFile is the /dev/shm file of the fallback for cfg's node.
+// segmentFile is the name the fallback's file has for an instant where O_TMPFILE is refused.
 func segmentFile(cfg *Config) string { return shmname.File(cfg.JobID, cfg.Pids[0], cfg.Nonce) }
 
 // socketName: "@gorun-seg-", a hash of the job id (public), a hash of the nonce (secret; none
@@ -99,26 +105,47 @@ func createSegment(size int, fallback bool, path string) (*segment, int, error) 
 			return nil, -1, fmt.Errorf("memfd_create: %w", err)
 		}
 	}
-	if err := checkRoom(size, "/dev/shm"); err != nil {
+	if err := checkRoom(size, shmDir); err != nil {
 		return nil, -1, err
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	fd, err := createUnnamed(path)
 	if err != nil {
-		return nil, -1, fmt.Errorf("create %s: %w", path, err)
+		return nil, -1, err
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		unix.Unlink(path)
 		return nil, -1, fmt.Errorf("size the segment to %d bytes: %w", size, err)
 	}
 	seg, err := mapSegment(fd, size)
 	if err != nil {
 		unix.Close(fd)
-		unix.Unlink(path)
 		return nil, -1, err
 	}
-	seg.path = path
 	return seg, fd, nil
+}
+
+// shmDir is the tmpfs the fallback's file lives on.
+const shmDir = "/dev/shm"
+
+// createUnnamed opens a new file on shmDir that has no name: with O_TMPFILE, or, where the
+// kernel refuses it, created at path (which must be in shmDir) and unlinked at once.
+func createUnnamed(path string) (int, error) {
+	fd, err := unix.Open(shmDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return fd, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return -1, fmt.Errorf("open an unnamed file in %s: %w", shmDir, err)
+	}
+	fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return -1, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := unix.Unlink(path); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("unlink %s: %w", path, err)
+	}
+	return fd, nil
 }
 
 // sizeSealAndMap sizes a fresh memfd, seals its size and maps it.
@@ -132,7 +159,12 @@ func sizeSealAndMap(fd, size int) (*segment, error) {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, memfdSeals); err != nil {
 		return nil, fmt.Errorf("seal the segment's size: %w", err)
 	}
-	return mapSegment(fd, size)
+	seg, err := mapSegment(fd, size)
+	if err != nil {
+		return nil, err
+	}
+	seg.memfd = true
+	return seg, nil
 }
 
 // mapSegment maps size bytes of fd shared.
@@ -197,20 +229,40 @@ func memAvailable() (uint64, error) {
 // whole and alone with its descriptors. Each other local rank connects and sends its doorbell
 // ('D', its local index as u32, and the descriptor); the leader checks the index against the
 // pid the socket reports. Once the leader has every doorbell it answers each rank
-// with the segment, 'F' with the memfd or 'N' + the fallback path, then the doorbells of all
+// with the segment, 'F' with the memfd or 'T' with the fallback's file, then the doorbells of all
 // local ranks in local-rank order, in messages of up to fdsPerMessage descriptors ('B').
 const fdsPerMessage = 200 // SCM_RIGHTS carries at most 253 descriptors per message
 
-// serveSegment hands the segment (fd, or the fallback path) to every other local rank and
+// handoffCheck spaces the checks, while the handoff waits, that the ranks it waits for still
+// run: a death ends the wait within this, not at the start-up deadline.
+const handoffCheck = 20 * time.Millisecond
+
+// waitSlice is the deadline of one blocking step of a wait that must end by deadline and
+// check on the ranks it waits for every handoffCheck.
+func waitSlice(deadline time.Time) time.Time {
+	if next := time.Now().Add(handoffCheck); next.Before(deadline) {
+		return next
+	}
+	return deadline
+}
+
+// sliceEnded reports whether err is the end of a wait slice before the real deadline.
+func sliceEnded(err error, deadline time.Time) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline)
+}
+
+// serveSegment hands the segment (fd, a memfd if memfd) to every other local rank and
 // returns every rank's doorbell. pids are the pids of the local ranks (pids[0] is this one);
-// each other rank must connect once.
-func serveSegment(name string, fd int, path string, pids []int, mine int, deadline time.Time) ([]int, error) {
+// each other rank must connect once. A rank that exits before it has connected ends the
+// wait with an error (and so, by closing their connections, the wait of the others).
+func serveSegment(name string, fd int, memfd bool, pids []int, mine int, deadline time.Time) ([]int, error) {
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: name, Net: "unixpacket"})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", name, err)
 	}
 	defer ln.Close()
-	ln.SetDeadline(deadline)
+	procs := watchProcs(pids[1:])
+	defer procs.close()
 	bells := make([]int, len(pids))
 	for i := range bells {
 		bells[i] = -1
@@ -225,7 +277,14 @@ func serveSegment(name string, fd int, path string, pids []int, mine int, deadli
 		}
 	}()
 	for waiting := len(pids) - 1; waiting > 0; {
+		ln.SetDeadline(waitSlice(deadline))
 		c, err := ln.AcceptUnix()
+		if sliceEnded(err, deadline) {
+			if pid := procs.exited(); pid != 0 {
+				return nil, fmt.Errorf("local rank (pid %d) exited before it fetched the segment", pid)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%d local ranks did not fetch the segment: %w", waiting, err)
 		}
@@ -253,20 +312,19 @@ func serveSegment(name string, fd int, path string, pids []int, mine int, deadli
 		waiting--
 	}
 	for i, c := range conns[1:] {
-		if err := sendSegment(c, fd, path, bells); err != nil {
+		if err := sendSegment(c, fd, memfd, bells); err != nil {
 			return nil, fmt.Errorf("hand the segment to pid %d: %w", pids[i+1], err)
 		}
 	}
 	return bells, nil
 }
 
-func sendSegment(c *net.UnixConn, fd int, path string, bells []int) error {
-	var err error
-	if path != "" {
-		_, err = c.Write(append([]byte{'N'}, path...))
-	} else {
-		_, _, err = c.WriteMsgUnix([]byte{'F'}, unix.UnixRights(fd), nil)
+func sendSegment(c *net.UnixConn, fd int, memfd bool, bells []int) error {
+	kind := byte('T')
+	if memfd {
+		kind = 'F'
 	}
+	_, _, err := c.WriteMsgUnix([]byte{kind}, unix.UnixRights(fd), nil)
 	for start := 0; err == nil && start < len(bells); start += fdsPerMessage {
 		batch := bells[start:min(start+fdsPerMessage, len(bells))]
 		_, _, err = c.WriteMsgUnix([]byte{'B'}, unix.UnixRights(batch...), nil)
@@ -318,14 +376,19 @@ func peerPid(c *net.UnixConn) (int, error) {
 
 // fetchSegment connects to the leader (pid leaderPid), gives it this rank's doorbell (this
 // rank is local rank me of n), and maps the segment it hands over; it returns the doorbells of
-// the n local ranks.
+// the n local ranks. It stops waiting as soon as the leader has exited.
 func fetchSegment(name string, leaderPid, me, mine, n int, deadline time.Time) (*segment, []int, error) {
+	leader := watchProcs([]int{leaderPid})
+	defer leader.close()
 	var c *net.UnixConn
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+	for delay := time.Millisecond; ; delay = min(2*delay, handoffCheck) {
 		var err error
 		c, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: name, Net: "unixpacket"})
 		if err == nil {
 			break
+		}
+		if leader.exited() != 0 {
+			return nil, nil, fmt.Errorf("the node's first rank (pid %d) exited before it handed over the segment", leaderPid)
 		}
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("reach the node's first rank (pid %d) at %s: %w", leaderPid, name, err)
@@ -358,10 +421,13 @@ func fetchSegment(name string, leaderPid, me, mine, n int, deadline time.Time) (
 	return seg, bells, nil
 }
 
-// receiveSegment reads the leader's 'F' or 'N' message and maps the segment.
+// receiveSegment reads the leader's 'F' or 'T' message and maps the segment.
 func receiveSegment(c *net.UnixConn) (*segment, error) {
 	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("receive the segment: the node's first rank ended the handoff (its error says why)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("receive the segment: %w", err)
 	}
@@ -376,18 +442,13 @@ func receiveSegment(c *net.UnixConn) (*segment, error) {
 		if err != nil || seals&memfdSeals != memfdSeals {
 			return nil, fmt.Errorf("the segment's size is not sealed (seals %#x, %v)", seals, err)
 		}
+		seg, err := mapShared(fds[0])
+		if err == nil {
+			seg.memfd = true
+		}
+		return seg, err
+	case n == 1 && buf[0] == 'T' && len(fds) == 1:
 		return mapShared(fds[0])
-	case n > 1 && buf[0] == 'N' && len(fds) == 0:
-		path := string(buf[1:n])
-		if !strings.HasPrefix(path, shmname.Prefix) || strings.Contains(path, "..") {
-			return nil, fmt.Errorf("segment path %q", path)
-		}
-		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		defer unix.Close(fd)
-		return mapShared(fd)
 	}
 	return nil, fmt.Errorf("unexpected %d-byte segment message with %d descriptors", n, len(fds))
 }
@@ -437,20 +498,12 @@ func mapShared(fd int) (*segment, error) {
 	return mapSegment(fd, int(st.Size))
 }
 
-// unmap releases the mapping and, for the fallback, the file if still linked.
+// unmap releases the mapping.
 func (s *segment) unmap() error {
 	var err error
 	if s.mem != nil {
 		err = unix.Munmap(s.mem)
 		s.mem = nil
 	}
-	s.unlink()
 	return err
-}
-
-func (s *segment) unlink() {
-	if s.path != "" {
-		unix.Unlink(s.path)
-		s.path = ""
-	}
 }

@@ -22,7 +22,7 @@ func memfdSegment(t *testing.T, size int) (*segment, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seg.path != "" {
+	if !seg.memfd {
 		seg.unmap()
 		unix.Close(fd)
 		t.Skip("no memfd_create here: the segment is a /dev/shm file")

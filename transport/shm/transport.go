@@ -211,7 +211,7 @@ func shareSegment(cfg Config, lay *layout, bell int, deadline time.Time) (*segme
 	}
 	defer unix.Close(fd)
 	lay.writeHeader(seg.mem)
-	bells, err := serveSegment(name, fd, seg.path, cfg.Pids, bell, deadline)
+	bells, err := serveSegment(name, fd, seg.memfd, cfg.Pids, bell, deadline)
 	if err != nil {
 		seg.unmap()
 		return nil, nil, err
@@ -298,9 +298,6 @@ func (t *Transport) meet(deadline time.Time) error {
 			return fmt.Errorf("shm: waiting for local ranks: %w", err)
 		}
 		time.Sleep(100 * time.Microsecond)
-	}
-	if t.me == 0 {
-		t.seg.unlink()
 	}
 	state := cmaUnavailable
 	if !t.cfg.DisableCMA && len(t.list) > 0 {
