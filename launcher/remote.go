@@ -144,14 +144,12 @@ func (rs *remoteService) start(ctx context.Context) {
 
 // pmiDone is told how each connection to the PMI port ended; every
 // connection trackingListener accepted gets exactly one call. An abort is
-// the supervisor's business (at most one per rank: only the connection
-// that claimed a rank serves its requests, so events has room for it);
-// other problems only go in the job's report.
+// the supervisor's business and already reached it through the server's
+// Aborted; other problems only go in the job's report.
 func (rs *remoteService) pmiDone(rank int, end pmi.End, err error) {
 	defer rs.j.wg.Done()
-	if rank >= 0 && end.Kind == pmi.EndAborted {
-		rs.j.events <- event{rank: rank, end: end}
-		return
+	if end.Kind == pmi.EndAborted {
+		return // the server's Aborted reported it
 	}
 	if err == nil || errors.Is(err, context.Canceled) {
 		return

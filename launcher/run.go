@@ -139,7 +139,10 @@ func newJob(cfg Config, prog string) (*job, error) {
 		mapping = processMapping(j.slots)
 	}
 	key, _ := hex.DecodeString(j.key)
-	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname(), ProcessMapping: mapping, Key: key})
+	j.server, err = pmi.NewServer(pmi.ServerConfig{Size: cfg.N, KVSName: j.kvsname(), ProcessMapping: mapping, Key: key,
+		// The abort is the job's cause, and reaches the supervisor before the exits of
+		// the ranks whose barrier it fails (events is FIFO).
+		Aborted: func(rank int, end pmi.End) { j.events <- event{rank: rank, end: end} }})
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +311,9 @@ func (j *job) watch(serveCtx context.Context, p *rankProc) {
 	if p.pmi != nil { // a remote rank's PMI connection comes to the remote service
 		j.wg.Go(func() {
 			end, err := j.server.ServeConn(serveCtx, p.rank, p.pmi)
-			j.events <- event{rank: p.rank, end: end, err: err}
+			if end.Kind != pmi.EndAborted { // an abort was reported by Aborted
+				j.events <- event{rank: p.rank, end: end, err: err}
+			}
 		})
 	}
 	prefix := ""

@@ -30,6 +30,10 @@ type ServerConfig struct {
 	// Auth, if set, makes every connection ServePort accepts authenticate as Auth
 	// describes (gorun's own rendezvous) before it may claim a rank.
 	Auth *Auth
+	// Aborted, if set, is called when a rank sends abort, before its connection counts as
+	// left: a barrier the others wait in fails only after Aborted returns, so whatever
+	// Aborted records comes before any failure the abort causes in another rank.
+	Aborted func(rank int, end End)
 }
 
 // Maxima the server advertises in get_maxes (they count C's NUL, as Hydra's
@@ -84,6 +88,7 @@ type Server struct {
 	uid                int           // the uid a Unix peer must have with auth: this process's
 	openTimeout        time.Duration // bounds each ServePort opening: openTimeout
 	maxesReply, kvsRep Message       // constant replies
+	aborted            func(rank int, end End)
 
 	mu sync.Mutex // guards the fields below
 	// kvs holds the puts visible to gets: those made before the last
@@ -124,7 +129,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	return &Server{
 		size: cfg.Size, kvsname: cfg.KVSName, mapping: cfg.ProcessMapping, key: cfg.Key,
-		auth: auth, uid: os.Getuid(), openTimeout: openTimeout,
+		auth: auth, uid: os.Getuid(), openTimeout: openTimeout, aborted: cfg.Aborted,
 		maxesReply: msg("maxes", "rc", "0", "kvsname_max", strconv.Itoa(kvsnameMax),
 			"keylen_max", strconv.Itoa(keylenMax), "vallen_max", strconv.Itoa(vallenMax)),
 		kvsRep:  msg("my_kvsname", "rc", "0", "kvsname", cfg.KVSName),
@@ -174,6 +179,9 @@ func (s *Server) ServeConn(ctx context.Context, rank int, nc net.Conn) (End, err
 			return End{Kind: EndClosed}, err
 		}
 		if done {
+			if end.Kind == EndAborted && s.aborted != nil {
+				s.aborted(rank, end) // before the deferred leave fails a barrier
+			}
 			return end, nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +25,13 @@ type testJob struct {
 	errs   []error
 }
 
-func newTestJob(t *testing.T, size int) *testJob {
+func newTestJob(t *testing.T, size int, tweaks ...func(*ServerConfig)) *testJob {
 	t.Helper()
-	srv, err := NewServer(ServerConfig{Size: size, KVSName: "kvs_test"})
+	cfg := ServerConfig{Size: size, KVSName: "kvs_test"}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +228,57 @@ func TestServerBarrierFailsWhenRankLeaves(t *testing.T) {
 		if err := <-errs; !errors.As(err, &re) || re.Cmd != "barrier_in" {
 			t.Errorf("Barrier = %v, want a barrier_in ReplyError", err)
 		}
+	}
+}
+
+// An abort is reported to Aborted before the barrier it leaves fails: the launcher learns of
+// the abort before any rank can exit because of it (TestRemoteRankAborts failed 1 run in 25
+// under load when the barrier's failure came first).
+func TestServerAbortedBeforeBarrierFails(t *testing.T) {
+	release := make(chan struct{})
+	var got []string // what happened, in order; under mu
+	var mu sync.Mutex
+	note := func(s string) {
+		mu.Lock()
+		got = append(got, s)
+		mu.Unlock()
+	}
+	j := newTestJob(t, 2, func(c *ServerConfig) {
+		c.Aborted = func(rank int, end End) {
+			note(fmt.Sprintf("aborted %d %d", rank, end.ExitCode))
+			<-release
+		}
+	})
+	errs := make(chan error, 1)
+	go func() {
+		c, err := NewClient(j.ranks[1], 1, 2)
+		if err == nil {
+			err = c.Barrier()
+		}
+		note("barrier failed")
+		errs <- err
+	}()
+	c, err := NewClient(j.ranks[0], 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Abort(9, "gives up"); err != nil {
+		t.Fatal(err)
+	}
+	// While Aborted has not returned, the barrier must not fail.
+	select {
+	case err := <-errs:
+		t.Fatalf("the barrier ended (%v) while Aborted was still running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-errs; err == nil {
+		t.Fatal("the barrier succeeded after rank 0 aborted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"aborted 0 9", "barrier failed"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }
 
