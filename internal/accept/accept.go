@@ -46,7 +46,7 @@ func loop(ln net.Listener, handle func(net.Conn), sleep func(time.Duration)) err
 		if errors.Is(err, net.ErrClosed) {
 			return nil
 		}
-		if !temporary(err) {
+		if !Temporary(err) {
 			return err
 		}
 		delay = min(max(2*delay, firstDelay), maxDelay)
@@ -54,10 +54,10 @@ func loop(ln net.Listener, handle func(net.Conn), sleep func(time.Duration)) err
 	}
 }
 
-// temporary reports whether an Accept error passes by itself: the process or the system is
+// Temporary reports whether an Accept error passes by itself: the process or the system is
 // out of descriptors or memory for now, or the connection went away before it was
 // accepted. (A deadline's timeout is not one: whoever set the deadline wants Loop back.)
-func temporary(err error) bool {
+func Temporary(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ENOBUFS, syscall.ENOMEM} {
 		if errors.Is(err, e) {
 			return true

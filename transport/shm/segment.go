@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gorun-hpc/gorun/internal/accept"
 	"github.com/gorun-hpc/gorun/internal/shmname"
 )
 
@@ -279,9 +280,12 @@ func serveSegment(name string, fd int, memfd bool, pids []int, mine int, deadlin
 	for waiting := len(pids) - 1; waiting > 0; {
 		ln.SetDeadline(waitSlice(deadline))
 		c, err := ln.AcceptUnix()
-		if sliceEnded(err, deadline) {
+		if sliceEnded(err, deadline) || accept.Temporary(err) {
 			if pid := procs.exited(); pid != 0 {
 				return nil, fmt.Errorf("local rank (pid %d) exited before it fetched the segment", pid)
+			}
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				time.Sleep(handoffCheck) // out of descriptors or memory for now
 			}
 			continue
 		}
