@@ -17,14 +17,22 @@ import (
 //	...
 //	each half:       | stamp u64 | data (HalfSize bytes) ... |
 //
-// Only a slot's owner writes its stamps; its data too, except where an algorithm hands each
-// rank a disjoint part of one slot to write between two phases (collective/node.go's
-// reduce-scatter combines in place in slot 0). Synchronisation is a count of phases per
-// rank: in every phase a rank stores how many phases it has arrived at (1, 2, ...) into the
-// stamp of its current half, and phase k is complete once every rank's stamp in that half is
-// at least k. Every rank goes through the phases in the same order and waits for phase k to
-// complete before it arrives at phase k+1. The data a rank wrote before storing its stamp is
-// visible to every rank that has loaded the stamp (sequentially consistent atomics).
+// Who writes what. Only a slot's owner writes its stamps. The data follow one rule: between
+// two consecutive phases of a round, each byte of the round's halves has at most one writer,
+// and no rank reads a byte that another rank writes in that interval; what a rank writes
+// before it arrives at a phase is read by the others after the phase completes. Usually the
+// writer of a slot's data is its owner (it fills its slot, arrives, and everyone reads), but
+// an algorithm may hand each rank a disjoint part of one slot instead: collective/node.go's
+// reduceScatterInPlace has every rank combine its own part of everybody's data into slot 0
+// in place (each writes only its part of slot 0, and reads the same part of the other
+// slots), and after the next phase the ranks read the result out of slot 0.
+//
+// Synchronisation is a count of phases per rank: in every phase a rank stores how many phases
+// it has arrived at (1, 2, ...) into the stamp of its current half, and phase k is complete
+// once every rank's stamp in that half is at least k. Every rank goes through the phases in
+// the same order and waits for phase k to complete before it arrives at phase k+1. The data
+// a rank wrote before storing its stamp is visible to every rank that has loaded the stamp
+// (sequentially consistent atomics).
 //
 // A stamp per rank rather than one counter that every rank adds to: arriving is a store to a
 // line of one's own, not a read-modify-write of a line all ranks fight over, and a small
@@ -106,8 +114,10 @@ func (a *Arena) HalfSize() int { return len(a.slots[0][0]) }
 // Round begins a data round: from now on Slot gives the other half.
 func (a *Arena) Round() { a.round++ }
 
-// Slot is the current round's half of local rank i's slot. Only its owner writes it, before
-// arriving at a phase; everyone reads it after the phase completes.
+// Slot is the current round's half of local rank i's slot. Its owner usually writes it, and an
+// algorithm may hand disjoint parts of it to other ranks; either way a byte written before a
+// phase is read only after the phase completes, and has one writer between two phases (see
+// Arena for the rule).
 func (a *Arena) Slot(i int) []byte { return a.slots[i][a.round%2] }
 
 // Arrive marks this rank's arrival at its next phase and returns the target that completes
@@ -158,7 +168,7 @@ func (a *Arena) wakeSleepers() {
 	}
 	for _, p := range a.t.list {
 		if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
-			ring(p.bell)
+			ringBell(p.bell)
 		}
 	}
 }

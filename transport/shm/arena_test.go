@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
+
+	"github.com/gorun-hpc/gorun/internal/view"
 )
 
 // The arena's layout: each half of each slot begins with the owner's stamp, and its data
@@ -16,16 +17,15 @@ func TestArenaLayout(t *testing.T) {
 	const n, slot = 3, 256
 	mem := make([]byte, n*slot)
 	a := newArena(nil, 1, n, new(atomic.Uint64), mem, slot)
-	base := uintptr(unsafe.Pointer(&mem[0]))
 	for i := range n {
 		for h := range 2 {
 			a.round = uint64(h)
 			want := i*slot + h*slot/2
-			if got := int(uintptr(unsafe.Pointer(a.stamps[i][h])) - base); got != want {
-				t.Errorf("stamp of rank %d half %d at %d, want %d", i, h, got, want)
+			if a.stamps[i][h] != view.Uint64At(mem, want) {
+				t.Errorf("stamp of rank %d half %d is not the word at %d", i, h, want)
 			}
-			if got := int(uintptr(unsafe.Pointer(&a.Slot(i)[0])) - base); got != want+arenaStamp {
-				t.Errorf("data of rank %d half %d at %d, want %d", i, h, got, want+arenaStamp)
+			if &a.Slot(i)[0] != &mem[want+arenaStamp] {
+				t.Errorf("data of rank %d half %d does not start at %d", i, h, want+arenaStamp)
 			}
 		}
 	}

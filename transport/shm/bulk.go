@@ -15,21 +15,24 @@ import (
 // message the bytes belong to is agreed through the record ring (the sender streams messages
 // in the order their CTS records arrive, the receiver sent those in the order it matched).
 //
-//	+0        | tail u64 (producer writes)                                       | pad to line |
-//	+line     | head u64 (consumer writes) | wantSpace u32 (producer sets)       | pad to line |
-//	+2*line   | data: cap bytes                                                               |
+//	+0        | tail u64 (producer writes)                                                 | pad to line |
+//	+line     | head u64 (consumer writes) | wantSpace u32 (producer sets, consumer clears) | pad to line |
+//	+2*line   | data: cap bytes                                                                         |
 //
 // Positions only grow; tail - head is the number of bytes waiting, never more than cap. Each
 // end trusts only the position it writes itself: the other end's position is checked against
 // it on every load (head <= tail <= head + cap), and one that breaks the bound means the peer
 // is corrupt, never a count of bytes or of room.
+//
+// As in the record ring, the head line also holds wantSpace, which the producer writes, but
+// only when the pipe is too full for its next chunk (requestSpace).
 const (
 	bulkTailOff      = 0
 	bulkWantSpaceOff = 8 // on the head line
 )
 
 type bulkRegion struct {
-	peer      int // world rank of the other end, for errors
+	peerRank  int // world rank of the other end, for errors
 	cap       uint64
 	data      []byte
 	tail      *atomic.Uint64
@@ -39,9 +42,9 @@ type bulkRegion struct {
 
 func bulkBytes(capacity, line int) int { return 2*line + capacity }
 
-func newBulkRegion(mem []byte, line, peer int) bulkRegion {
+func newBulkRegion(mem []byte, line, peerRank int) bulkRegion {
 	return bulkRegion{
-		peer:      peer,
+		peerRank:  peerRank,
 		cap:       uint64(len(mem) - 2*line),
 		data:      mem[2*line:],
 		tail:      view.Uint64At(mem, bulkTailOff),
@@ -84,6 +87,19 @@ func (w *bulkWriter) write(p []byte, chunk int) (int, error) {
 	return n, nil
 }
 
+// requestSpace asks the reader to wake this side once it frees room; the caller then retries
+// its write, which reloads head (pumpOut), and before it sleeps compares head with headCache
+// (Sleep's hasWork). The argument is the ring's (producer.requestSpace): with sequentially
+// consistent atomics, the writer stores wantSpace = 1 and then loads head, the reader (read)
+// stores head and then loads wantSpace; whichever store comes first in the total order, the
+// other side's load sees it, so either the writer's reload sees the room or the reader sees
+// the request, clears it and reports it (read's wake result, on which pumpIn notifies). The
+// writer's store to wantSpace against the reader's load of it, with the reader's store to
+// head against the writer's load of it, is the pair that prevents the lost wake-up; and, as
+// for the ring, Sleep stores the request again after declaring itself asleep, so that a
+// request the reader clears together with a head the writer had already seen is renewed.
+func (w *bulkWriter) requestSpace() { w.wantSpace.Store(1) }
+
 // bulkReader is the receiving end, used by the goroutine driving progress.
 type bulkReader struct {
 	bulkRegion
@@ -117,7 +133,7 @@ func (r *bulkReader) read(dst []byte, n, chunk int) (int, bool, error) {
 }
 
 func (b *bulkRegion) corrupt(format string, args ...any) error {
-	return &transport.CorruptError{Peer: b.peer, Reason: "shared-memory bulk pipe: " + fmt.Sprintf(format, args...)}
+	return &transport.CorruptError{Peer: b.peerRank, Reason: "shared-memory bulk pipe: " + fmt.Sprintf(format, args...)}
 }
 
 // ready reports whether bytes are waiting.

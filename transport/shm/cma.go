@@ -53,9 +53,32 @@ func cmaRead(pid int, addr uint64, dst []byte) error {
 // cmaPattern is what every rank exposes for its peers' probe read.
 var cmaPattern = [16]byte{'g', 'o', 'r', 'u', 'n', '-', 'c', 'm', 'a', '-', 'p', 'r', 'o', 'b', 'e', 0}
 
-// addrOf returns the address of b's first byte, for a peer's process_vm_readv. The memory
-// must stay put while the peer may read it: heap objects do not move in Go today, and the
-// caller pins them (runtime.Pinner) to make that a promise.
+// addrOf returns the address of b's first byte, for a peer's process_vm_readv.
+//
+// The one deliberate exception to "no Go pointer in shared memory" (and, with rawsys.go, the
+// one use of unsafe in this package). Two kinds of address of this process's Go heap are written
+// into the segment as plain u64 numbers: the payload of a single-copy send, in its RTS record
+// (peer.Send), and the probe pattern, in the control block (Transport.meet). The argument:
+//
+//   - The memory stays where the number says, and stays allocated, while a peer may read it:
+//     each is pinned with runtime.Pinner before its address is published (Send pins the
+//     payload's first byte, which pins the whole allocation holding it; meet pins cmaProbe),
+//     and unpinned (largeSend.finish) only once the receiver has answered: at its FIN, or
+//     once the pipelined fallback its CTS asked for has streamed the payload. Until then the
+//     payload belongs to the transport (transport.Endpoint.Send), so its bytes do not change
+//     either. Only when this rank gives up on the peer (loss, Close) is a send unpinned
+//     unanswered, and the probe at Close; a read still to come then finds whatever the
+//     memory holds by then (below).
+//   - No process turns the number back into a pointer. The one reader is the peer's
+//     cmaRead (Fetch for an announcement, probeCMA at start), which hands it to the kernel
+//     as the remote address of process_vm_readv, read in this process's address space and
+//     checked by the kernel against its mappings; the garbage collector never sees it.
+//   - If it is wrong (a corrupt peer, a bug), the kernel fails the read (EFAULT, ESRCH,
+//     EPERM: the receiver falls back to the pipelined path, and the probe reports
+//     cmaUnavailable) or copies other bytes of this process into the receiver's buffer: a
+//     wrong message, never a write to either process's memory outside that buffer. A
+//     receiver can read only a process it may ptrace (same user), which could read any of
+//     its memory anyway.
 func addrOf(b []byte) uint64 {
 	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 }

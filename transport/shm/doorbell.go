@@ -4,7 +4,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,10 +29,10 @@ import (
 // an eventfd keeps a ring that comes before the read, so it is never missed. A ring the
 // sleeper no longer needs only causes one spurious wake.
 //
-// Both the read and the write are raw system calls: they never block (the descriptor is
-// non-blocking; the netpoller does the waiting), and a system call made the ordinary way
-// wakes Go's sysmon thread each time it returns if sysmon was resting, which on an
-// oversubscribed node costs a context switch per message.
+// Both the read and the write are raw system calls (rawRead, rawWrite in rawsys.go): they never
+// block (the descriptor is non-blocking; the netpoller does the waiting), and a system call
+// made the ordinary way wakes Go's sysmon thread each time it returns if sysmon was resting,
+// which on an oversubscribed node costs a context switch per message.
 type doorbell struct {
 	f  *os.File        // this rank's eventfd, non-blocking, registered with the netpoller
 	rc syscall.RawConn // f's descriptor, for raw reads that wait through the netpoller
@@ -60,17 +59,15 @@ func (d *doorbell) wait(timeout time.Duration) {
 	// An error is the deadline, or a closed doorbell: the caller re-checks either way.
 	d.rc.Read(func(fd uintptr) bool {
 		var buf [8]byte
-		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), 8)
-		return errno != unix.EAGAIN // false: not rung yet, wait for readability
+		return rawRead(fd, buf[:]) != unix.EAGAIN // false: not rung yet, wait for readability
 	})
 }
 
-// ring wakes the rank whose doorbell (a peer's descriptor, or our own) is fd.
-func ring(fd int) {
+// ringBell wakes the rank whose doorbell (a peer's descriptor, or our own) is fd.
+func ringBell(fd int) {
 	one := [8]byte{1}
 	for {
-		_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&one[0])), 8)
-		if errno != unix.EINTR {
+		if errno := rawWrite(fd, one[:]); errno != unix.EINTR {
 			return // EAGAIN: the counter is already non-zero, so the sleeper will wake anyway
 		}
 	}

@@ -177,7 +177,7 @@ func newHostileNode(tb testing.TB) *hostileNode {
 	region := func(off, size int) []byte { return mem[off : off+size] }
 	h := &hostileNode{t: t, p: t.peers[0], sink: sink, mem: mem}
 	h.tx = &producer{ringRegion: newRingRegion(region(lay.ring(0, 1), lay.ringSize), lay.line)}
-	h.rx = &consumer{ringRegion: newRingRegion(region(lay.ring(1, 0), lay.ringSize), lay.line), peer: 1, maxEager: lay.ringCap}
+	h.rx = &consumer{ringRegion: newRingRegion(region(lay.ring(1, 0), lay.ringSize), lay.line), peerRank: 1, maxEager: lay.ringCap}
 	h.bw = &bulkWriter{bulkRegion: newBulkRegion(region(lay.bulk(0, 1), lay.bulkSize), lay.line, 1)}
 	h.br = &bulkReader{bulkRegion: newBulkRegion(region(lay.bulk(1, 0), lay.bulkSize), lay.line, 1)}
 	if h.p.pidfd >= 0 {

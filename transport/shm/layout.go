@@ -34,13 +34,29 @@ import (
 //	+24 bulkCap u64      +32 size u64    +40 mapped u32 (atomic: ranks that have mapped it)
 //	+44 collSlot u32
 //
-// Control block of a local rank (each group on its own line, so that words written by
-// different processes never share a line):
+// The creator writes every field but mapped before it hands the segment over (the handoff
+// over the Unix socket orders those writes before any other rank's reads). mapped starts at
+// 0; each rank adds 1 once it has mapped the segment and, if it offers single copy, stored
+// its probe address (cmaProbeAddr, an atomic store; Transport.meet). That address is what
+// the add publishes: a rank that loads mapped == nlocal loads it after every rank's add
+// (sequentially consistent atomics), so it sees every rank's probe address, which probeCMA
+// then reads. Nothing else waits on mapped; cmaState is stored after the wait, and read by
+// senders at any time (0, cmaUnknown, until then: no single copy).
 //
-//	line 0, the owner writes, others read:   +0 sleeping u32  +4 pid u32  +8 cmaState u32
+// Control block of a local rank (the summary on lines of its own, apart from the owner's
+// words):
+//
+//	line 0, the owner writes, others read:   +0 sleeping u32  +4 (unused, zero)  +8 cmaState u32
 //	                                         +16 cmaProbeAddr u64
 //	                                         (a waker also clears sleeping, with a CAS)
-//	line 1, others set bits, owner clears:   summary bitmap, one bit per local rank
+//	line 1.., peers set bits, owner clears:  summary bitmap, one bit per local rank: bit i is set
+//	                                         by rank i after it publishes a record in its ring to
+//	                                         the owner (notify), cleared by the owner before it
+//	                                         drains (Poll); the owner also sets bit i itself when
+//	                                         it leaves records in ring i for its next poll (drain)
+//
+// (+4 held the owner's pid, written and never read; it is left unused rather than the
+// offsets moved. A rank of an older gorun that still writes it there changes nothing.)
 const (
 	segMagic   = "gorunSEG"
 	segVersion = 4 // 4: the control blocks start after the header's 48 bytes on lines of 32
@@ -56,10 +72,9 @@ const (
 	hdrCollOff    = 44
 
 	ctlSleepingOff = 0
-	ctlPidOff      = 4
 	ctlCMAStateOff = 8
 	ctlCMAAddrOff  = 16
-	// the summary is at line within the block.
+	// the summary is at line within the block (layout.summaryWord).
 )
 
 // Bounds on what a segment may hold. newLayout refuses anything outside them, so that no
@@ -211,5 +226,6 @@ func readLayout(mem []byte, nlocal int) (layout, error) {
 	return l, nil
 }
 
-// mapped is the count of local ranks that have mapped the segment.
+// mappedCount is the header's count of local ranks that have mapped the segment and published
+// their probe address (see the header's picture for what it publishes).
 func mappedCount(mem []byte) *atomic.Uint32 { return view.Uint32At(mem, hdrMappedOff) }

@@ -16,6 +16,11 @@ import (
 //	+0       | head u64 (consumer writes) | wantSpace u32 (producer sets, consumer clears) | pad to line |
 //	+line    | records: cap bytes, each record starting on a line boundary                            |
 //
+// The head line is not the consumer's alone: the producer writes wantSpace there. It does so
+// only when the ring is full (requestSpace), when it must wait for the consumer anyway, so
+// the line moves between the two only when room is short; in the steady state the producer
+// only reads it (head, and only when its cached head shows no room).
+//
 // A record:
 //
 //	+0   stamp u64   position+1 of this record: written last, with a release store; it publishes
@@ -72,7 +77,8 @@ type record struct {
 	size    uint64 // bytes the record occupies in the ring
 }
 
-// ringRegion is a ring's memory: a line of consumer-owned words, then the record area.
+// ringRegion is a ring's memory: the head line (head, which the consumer writes, and
+// wantSpace, which the producer sets and the consumer clears), then the record area.
 type ringRegion struct {
 	line      int
 	cap       uint64 // bytes of the record area: a multiple of line
@@ -103,8 +109,14 @@ func (r *ringRegion) roundUp(n uint64) uint64 {
 	return (n + l - 1) / l * l
 }
 
-// producer is the writing end of a ring. It must only be used by one goroutine at a time
-// (the sender holds its peer's lock).
+// producer is the writing end of a ring. It must only be used by one goroutine at a time:
+// its user holds the peer's mu (a sender in putLocked, the driver in writeQueued, the flush
+// timer in flushAndNotify). Two accesses are made without mu: requestSpace, an atomic store,
+// which Sleep also makes (renewRequests); and Sleep's hasWork, which reads headCache once it
+// has loaded peer.queued > 0. That read is safe: a sender writes headCache only while the
+// queue is empty, and the store of queued that makes it non-empty comes after (an atomic,
+// so the load orders the read after the write); while the queue is not empty only the
+// driver, hasWork's own goroutine, writes headCache (writeQueued).
 type producer struct {
 	ringRegion
 	tail      uint64 // next write position
@@ -194,8 +206,30 @@ func (p *producer) publish(size uint64, hold bool) {
 }
 
 // requestSpace asks the consumer to wake this side once it frees space. The caller then
-// retries its write (which re-reads head): either the retry sees the space, or the consumer,
-// which stores head before it reads wantSpace, sees the request.
+// looks at head again before it waits: the driver's next writeQueued retries the write
+// (which reloads head), and Sleep's hasWork compares head with headCache.
+//
+// Why no wake-up is lost. Go's sync/atomic operations are sequentially consistent: they fall
+// in one total order that keeps each goroutine's (each process's) program order. The
+// producer stores wantSpace = 1 (Sp), then loads head (Lp); the consumer stores head (Sc,
+// consumer.publish), then loads wantSpace (Lc, in flush or flushIfWanted). If Sp comes
+// before Sc in the total order, it comes before Lc, and the consumer sees the request (it
+// clears it, and its caller notifies the producer); otherwise Sc comes before Sp and so
+// before Lp, and the producer sees the new head. The pair that prevents the lost wake-up is
+// the producer's store to wantSpace against the consumer's load of it, together with the
+// consumer's store to head against the producer's load of it. (A release store and an
+// acquire load would not do: neither orders a store before a later load.) The bulk pipe's
+// wantSpace works the same way (bulkWriter.requestSpace).
+//
+// Across many rounds two more things are needed. Every request the consumer clears is
+// reported to its caller, who notifies: release's quarter-ring publications leave the load
+// of wantSpace to drain's flushIfWanted rather than clear a request and drop it. And the
+// consumer may clear a request the producer made after it had already seen the head that
+// came with the clear (Sc, then Lp, Sp, then Lc); the producer then learns nothing new from
+// head, and the consumer's next head would find no request. So before it sleeps the producer
+// stores its request again, after declaring itself asleep (Transport.Sleep, renewRequests):
+// a consumer that clears that request does so after the declaration, so its notify finds
+// the declaration and rings (or finds it already taken, by a waker that rang).
 func (p *producer) requestSpace() {
 	p.wantSpace.Store(1)
 }
@@ -203,7 +237,7 @@ func (p *producer) requestSpace() {
 // consumer is the reading end of a ring, used by the one goroutine driving progress.
 type consumer struct {
 	ringRegion
-	peer      int    // world rank of the producer, for errors
+	peerRank  int    // world rank of the producer, for errors
 	pos       uint64 // position of the next record
 	published uint64 // head as last stored
 	seq       uint16
@@ -282,7 +316,8 @@ func (c *consumer) check(rec *record, n uint64) error {
 // release consumes rec: it zeroes the first word of each line the record covered (keeping
 // the invariant that free lines start with 0) and moves past it. It publishes the head when
 // a quarter of the ring has been consumed since the last publication; flush publishes the
-// rest.
+// rest. It leaves the producer's request for room alone: its caller checks it after the
+// records it takes (drain's flushIfWanted, or flush).
 //
 // The zeroing is a plain store, not an atomic one, though the producer stores stamps into the
 // same words atomically: these words are ordinary payload bytes in other laps anyway, and
@@ -298,18 +333,28 @@ func (c *consumer) release(rec record) {
 	}
 	c.pos += rec.size
 	if c.pos-c.published >= c.cap/4 {
-		c.flush()
+		c.publish()
 	}
 }
 
-// flush publishes the consumer's position and reports whether the producer asked to be woken
-// for space.
+// publish stores the consumer's position as head. It does not look at wantSpace: whoever
+// publishes must load it afterwards and, if the producer asked for room, clear the request
+// and notify the producer (flush does both steps; release leaves the second to drain's
+// flushIfWanted). That store of head before the load of wantSpace is the consumer's half of
+// requestSpace's argument; a request cleared and not reported would leave a sleeping
+// producer to sleep out its timeout.
+func (c *consumer) publish() {
+	c.head.Store(c.pos)
+	c.published = c.pos
+}
+
+// flush publishes the consumer's position, if it moved, and reports whether the producer
+// asked to be woken for space; the caller then notifies it.
 func (c *consumer) flush() bool {
 	if c.published == c.pos {
 		return false
 	}
-	c.head.Store(c.pos)
-	c.published = c.pos
+	c.publish()
 	if c.wantSpace.Load() != 0 {
 		c.wantSpace.Store(0)
 		return true
@@ -317,21 +362,27 @@ func (c *consumer) flush() bool {
 	return false
 }
 
-// flushIfWanted publishes the consumer's position only if the producer asked for room; flush
-// does it anyway. Between the two, release publishes every quarter ring, so a producer that
-// has room never waits for a publication, and one that has none always gets it.
+// flushIfWanted publishes the consumer's position (if it moved) only if the producer asked for
+// room, and reports whether it did; flush publishes anyway. drain calls it after every batch
+// of records it took, so it also makes the check that release's quarter-ring publications
+// leave to it. Between the two, release publishes every quarter ring, so a producer that has
+// room never waits for a publication, and one that has none always gets it.
 func (c *consumer) flushIfWanted() bool {
-	if c.published == c.pos || c.wantSpace.Load() == 0 {
+	if c.wantSpace.Load() == 0 {
 		return false
 	}
-	return c.flush()
+	if c.published != c.pos {
+		c.publish()
+	}
+	c.wantSpace.Store(0)
+	return true
 }
 
 // ready reports whether a record is waiting (a cheap check before sleeping).
 func (c *consumer) ready() bool { return c.stampAt(c.pos).Load() != 0 }
 
 func (c *consumer) corrupt(format string, args ...any) error {
-	return &transport.CorruptError{Peer: c.peer, Reason: "shared-memory ring: " + fmt.Sprintf(format, args...)}
+	return &transport.CorruptError{Peer: c.peerRank, Reason: "shared-memory ring: " + fmt.Sprintf(format, args...)}
 }
 
 func (k recKind) String() string {

@@ -18,7 +18,7 @@ const testLine = 64
 func heapRing(capacity int) (*producer, *consumer) {
 	mem := make([]byte, ringBytes(capacity, testLine))
 	p := &producer{ringRegion: newRingRegion(mem, testLine)}
-	c := &consumer{ringRegion: newRingRegion(mem, testLine), peer: 1, maxEager: p.maxPayload()}
+	c := &consumer{ringRegion: newRingRegion(mem, testLine), peerRank: 1, maxEager: p.maxPayload()}
 	return p, c
 }
 

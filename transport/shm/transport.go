@@ -136,11 +136,11 @@ type Transport struct {
 	// This rank's control block.
 	sleeping   *atomic.Uint32
 	bell       *doorbell
-	summary    []*atomic.Uint64 // bits set by peers whose ring to us has records
+	summary    []*atomic.Uint64 // bit i: ring i to us may hold records (set by rank i, and by us in drain)
 	useSummary bool
 
 	maxEager int
-	cmaProbe []byte // what peers read when they probe; pinned for the transport's life
+	cmaProbe []byte // what peers read when they probe; pinned (pinner) until Close
 
 	arena *Arena // made on first use
 
@@ -275,12 +275,12 @@ func (t *Transport) prefault() {
 	populate(l.collOff, l.size-l.collOff)
 }
 
-// meet publishes this rank in its control block and waits until every local rank has mapped
-// the segment; then the fallback file can go, and the single-copy probe can read the peers.
+// meet publishes this rank's probe address in its control block and waits until every local
+// rank has mapped the segment and published its own (the header's mapped count); then the
+// single-copy probe can read a peer. New returns only once the whole node has met.
 func (t *Transport) meet(deadline time.Time) error {
 	mem, lay := t.seg.mem, &t.lay
 	ctl := lay.ctl(t.me)
-	view.Uint32At(mem, ctl+ctlPidOff).Store(uint32(os.Getpid()))
 	if t.cfg.offersCMA() {
 		// Only a rank that may offer single copy exposes itself to its peers' reads.
 		allowPtraceByPeers()
@@ -289,7 +289,7 @@ func (t *Transport) meet(deadline time.Time) error {
 		view.Uint64At(mem, ctl+ctlCMAAddrOff).Store(addrOf(t.cmaProbe))
 	}
 	mapped := mappedCount(mem)
-	mapped.Add(1)
+	mapped.Add(1) // publishes the probe address (see layout.go)
 	for mapped.Load() < uint32(lay.nlocal) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("shm: only %d of %d local ranks mapped the segment", mapped.Load(), lay.nlocal)

@@ -267,15 +267,15 @@ func TestTransportCorruptRingLosesPeer(t *testing.T) {
 	}
 }
 
-// TestFetchAfterLossCompletes: a rendezvous matched after its sender was lost completes with
+// TestFetchAfterLossCompletes: an announced message matched after its sender was lost completes with
 // the loss instead of waiting for data that will never come (Fetch and lose race for the
 // list of fetches; whichever comes second must see the other).
 func TestFetchAfterLossCompletes(t *testing.T) {
 	ts, _ := node(t, 2, func(c *Config) { c.DisableCMA = true })
-	rv := &rendezvous{p: ts[1].peers[0], size: 1 << 20, cookie: 1, proto: protoPipe}
+	an := &announcement{p: ts[1].peers[0], size: 1 << 20, cookie: 1, proto: protoPipe}
 	ts[1].peers[0].lose(errors.New("test: peer gone"))
 	done := make(sent, 1)
-	rv.Fetch(make([]byte, 1<<20), done)
+	an.Fetch(make([]byte, 1<<20), done)
 	select {
 	case err := <-done:
 		if err == nil {
@@ -294,8 +294,8 @@ func TestCloseCompletesPending(t *testing.T) {
 	large := make(sent, 1)
 	ts[0].Endpoint(1).Send(transport.Envelope{Src: 0, Size: 1 << 20}, make([]byte, 1<<20), false, large)
 	fetch := make(sent, 1)
-	rv := &rendezvous{p: ts[0].peers[1], size: 1 << 20, cookie: 7, proto: protoPipe}
-	rv.Fetch(make([]byte, 1<<20), fetch)
+	an := &announcement{p: ts[0].peers[1], size: 1 << 20, cookie: 7, proto: protoPipe}
+	an.Fetch(make([]byte, 1<<20), fetch)
 	// Fill the ring towards rank 1, which never polls, until sends queue.
 	queued := make(sent, 1<<14)
 	for range cap(queued) {

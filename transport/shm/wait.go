@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +22,7 @@ func (t *Transport) Poll() bool {
 			if set == 0 {
 				continue
 			}
-			word.And(^set) // clear first, then drain: a record published after this sets it again
+			word.And(^set) // clear first, then drain: a record published after this sets it again (notify)
 			for set != 0 {
 				i := w*64 + bits.TrailingZeros64(set)
 				set &= set - 1
@@ -46,7 +45,7 @@ func (t *Transport) Poll() bool {
 		if since := p.heldSince.Load(); since != 0 && time.Now().UnixNano()-since >= int64(t.cfg.FlushTimeout) {
 			p.flushAndNotify()
 		}
-		if p.queued.Load() > 0 && p.flush() {
+		if p.queued.Load() > 0 && p.writeQueued() {
 			did = true
 		}
 		if len(p.streams) > 0 && p.pumpOut() {
@@ -83,7 +82,10 @@ func (t *Transport) drain(p *peer) bool {
 		p.rx.release(rec)
 	}
 	if n == drainBudget && t.useSummary {
-		t.summary[p.idx/64].Or(1 << (p.idx % 64)) // more to take next time
+		// More to take next time. This rank sets a bit of its own summary here, its one
+		// writer besides the peers (see layout.go): the records left were published before
+		// Poll cleared the bit, so the peer will not set it again for them.
+		t.summary[p.idx/64].Or(1 << (p.idx % 64))
 	}
 	if n > 0 && p.rx.flushIfWanted() {
 		t.notify(p, false) // the producer waits for the room just made
@@ -100,13 +102,14 @@ func (t *Transport) notify(p *peer, record bool) {
 		p.summary.Or(p.summaryBit)
 	}
 	if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
-		ring(p.bell)
+		ringBell(p.bell)
 	}
 }
 
 // Sleep implements transport.Poller. See doorbell.go for why no wake-up is lost. Before it
 // sleeps it publishes how far it has read every ring: a producer that asks for room after
-// this rank's last look would otherwise wait a whole sleep for it.
+// this rank's last look would otherwise wait a whole sleep for it. Once it has declared
+// itself asleep, it renews its own requests for room (renewRequests) before its last look.
 func (t *Transport) Sleep(d time.Duration, ready func() bool) {
 	for _, p := range t.list {
 		if p.rx.flush() {
@@ -114,12 +117,33 @@ func (t *Transport) Sleep(d time.Duration, ready func() bool) {
 		}
 	}
 	t.sleeping.Store(1)
+	t.renewRequests()
 	if t.hasWork() || ready() {
 		t.sleeping.Store(0)
 		return
 	}
 	t.bell.wait(d)
 	t.sleeping.Store(0)
+}
+
+// renewRequests stores again the request for room in every ring and bulk pipe where this
+// rank waits for room (records queued, streams waiting), after Sleep has declared this rank
+// asleep. A consumer may have cleared the earlier request together with a head this rank had
+// already seen (producer.requestSpace); without the renewal it would make room later and
+// find no request, and this rank would sleep out d. A consumer that clears the renewed one
+// does so after the declaration, so it sees it and rings.
+func (t *Transport) renewRequests() {
+	for _, p := range t.list {
+		if p.gone.Load() {
+			continue
+		}
+		if p.queued.Load() > 0 {
+			p.tx.requestSpace()
+		}
+		if len(p.streams) > 0 {
+			p.bulkW.requestSpace()
+		}
+	}
 }
 
 // hasWork reports whether Poll would find something: a record in a ring, bulk data for a
@@ -142,6 +166,7 @@ func (t *Transport) hasWork() bool {
 		if p.nFetch.Load() > 0 && p.bulkR.ready() {
 			return true
 		}
+		// headCache without p.mu: see producer for why that is safe.
 		if p.queued.Load() > 0 && p.tx.head.Load() != p.tx.headCache {
 			return true
 		}
@@ -155,7 +180,7 @@ func (t *Transport) hasWork() bool {
 // Wake implements transport.Poller.
 func (t *Transport) Wake() {
 	if t.sleeping.Load() != 0 && t.sleeping.CompareAndSwap(1, 0) {
-		ring(t.bell.fd)
+		ringBell(t.bell.fd)
 	}
 }
 
@@ -189,11 +214,8 @@ func (t *Transport) Check() {
 	if len(fds) == 0 {
 		return
 	}
-	// A raw call: with a zero timeout it never blocks (see doorbell.go for why raw). ppoll,
-	// not poll: arm64 has only the former.
-	var zero unix.Timespec
-	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(unsafe.SliceData(fds))), uintptr(len(fds)),
-		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	// A raw call: with a zero timeout it never blocks (see rawsys.go for why raw).
+	n, errno := rawPollNow(fds)
 	if errno != 0 || n == 0 {
 		return
 	}
