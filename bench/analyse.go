@@ -14,26 +14,26 @@ type ModelReport struct {
 	Measured   time.Time       `json:"measured"`
 	Repeat     int             `json:"repeat"`
 	Iterations int             `json:"iterations"`
-	Paths      []PathModel     `json:"paths"`
-	Crossovers []CrossoverInfo `json:"crossovers"`
-	Seed       SeedInfo        `json:"seed_threshold"`
-	Choices    Choices         `json:"choices"`
+	Paths      []pathModel     `json:"paths"`
+	Crossovers []crossoverInfo `json:"crossovers"`
+	Seed       seedInfo        `json:"seed_threshold"`
+	Choices    choices         `json:"choices"`
 }
 
-// PathModel is one path's measurements and fit.
-type PathModel struct {
-	Path
+// pathModel is one path's measurements and fit.
+type pathModel struct {
+	modelPath
 	Sizes   []int     `json:"sizes"`
 	Latency []float64 `json:"latency_us"` // median over the runs, by size
 	Spread  []float64 `json:"spread"`     // (max - min) / median over the runs, by size
-	Fit     Fit       `json:"fit"`
+	Fit     lineFit   `json:"fit"`
 }
 
-// CrossoverInfo compares two paths: the size where their fitted lines cross (0: they do not,
+// crossoverInfo compares two paths: the size where their fitted lines cross (0: they do not,
 // for any positive size) and which path is cheaper below it, and the crossover of the medians:
 // the smallest measured size from which To stays cheaper than From (0: To is not cheaper at
 // the largest size both measured).
-type CrossoverInfo struct {
+type crossoverInfo struct {
 	Name     string  `json:"name"`
 	From     string  `json:"from"`
 	To       string  `json:"to"`
@@ -43,8 +43,8 @@ type CrossoverInfo struct {
 	Note     string  `json:"note"`
 }
 
-// SeedInfo is the reference text's T = (a_s + b_q·d)/(b_q − b_s) with q and s named.
-type SeedInfo struct {
+// seedInfo is the reference text's T = (a_s + b_q·d)/(b_q − b_s) with q and s named.
+type seedInfo struct {
 	Queue, Shared string
 	D             int     `json:"d_bytes"`
 	T             float64 `json:"t_bytes"` // 0: b_q ≤ b_s, no threshold
@@ -52,7 +52,7 @@ type SeedInfo struct {
 }
 
 // analyse turns the runs (by path, by repeat) into the report.
-func analyse(cfg *ModelConfig, paths []Path, runs [][]*Result) (*ModelReport, error) {
+func analyse(cfg *ModelConfig, paths []modelPath, runs [][]*Result) (*ModelReport, error) {
 	rep := &ModelReport{Machine: cfg.Machine, Measured: time.Now().UTC(), Repeat: cfg.Repeat, Iterations: cfg.Iterations}
 	for i, p := range paths {
 		pm, err := medians(p, runs[i])
@@ -63,7 +63,7 @@ func analyse(cfg *ModelConfig, paths []Path, runs [][]*Result) (*ModelReport, er
 		for j, s := range pm.Sizes {
 			x[j] = float64(s)
 		}
-		if pm.Fit, err = FitLatency(x, pm.Latency); err != nil {
+		if pm.Fit, err = fitLatency(x, pm.Latency); err != nil {
 			return nil, fmt.Errorf("model: path %s: %w", p.Name, err)
 		}
 		rep.Paths = append(rep.Paths, pm)
@@ -75,11 +75,11 @@ func analyse(cfg *ModelConfig, paths []Path, runs [][]*Result) (*ModelReport, er
 }
 
 // medians combines the runs of one path: by size, the median latency and the spread.
-func medians(p Path, runs []*Result) (PathModel, error) {
-	pm := PathModel{Path: p}
+func medians(p modelPath, runs []*Result) (pathModel, error) {
+	pm := pathModel{modelPath: p}
 	bySize := map[int][]float64{}
 	for _, r := range runs {
-		sizes, lat, ok := r.Column("Latency (us)")
+		sizes, lat, ok := r.column("Latency (us)")
 		if !ok {
 			return pm, fmt.Errorf("model: path %s: the result has no latency column", p.Name)
 		}
@@ -110,8 +110,8 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func (r *ModelReport) path(name string) *PathModel {
-	i := slices.IndexFunc(r.Paths, func(p PathModel) bool { return p.Name == name })
+func (r *ModelReport) path(name string) *pathModel {
+	i := slices.IndexFunc(r.Paths, func(p pathModel) bool { return p.Name == name })
 	if i < 0 {
 		return nil
 	}
@@ -121,15 +121,15 @@ func (r *ModelReport) path(name string) *PathModel {
 // crossoverPairs are the crossovers reported: protocol switches within a transport, then
 // transports against each other.
 var crossoverPairs = []struct{ name, from, to string }{
-	{"shm eager -> pipelined (GORUN_SHM_EAGER)", PathShmEager, PathShmPipe},
-	{"shm pipelined -> single copy (GORUN_CMA_MIN)", PathShmPipe, PathShmCMA},
-	{"shm eager -> single copy", PathShmEager, PathShmCMA},
-	{"tcp eager -> rendezvous (GORUN_EAGER_LIMIT)", PathTCP, PathTCPRndv},
-	{"unix eager -> rendezvous", PathUnix, PathUnixRndv},
-	{"unix -> shm eager", PathUnix, PathShmEager},
-	{"unix -> shm pipelined", PathUnix, PathShmPipe},
-	{"tcp -> shm eager", PathTCP, PathShmEager},
-	{"tcp -> unix", PathTCP, PathUnix},
+	{"shm eager -> pipelined (GORUN_SHM_EAGER)", pathShmEager, pathShmPipe},
+	{"shm pipelined -> single copy (GORUN_CMA_MIN)", pathShmPipe, pathShmCMA},
+	{"shm eager -> single copy", pathShmEager, pathShmCMA},
+	{"tcp eager -> rendezvous (GORUN_EAGER_LIMIT)", pathTCP, pathTCPRndv},
+	{"unix eager -> rendezvous", pathUnix, pathUnixRndv},
+	{"unix -> shm eager", pathUnix, pathShmEager},
+	{"unix -> shm pipelined", pathUnix, pathShmPipe},
+	{"tcp -> shm eager", pathTCP, pathShmEager},
+	{"tcp -> unix", pathTCP, pathUnix},
 }
 
 func (r *ModelReport) crossovers() {
@@ -138,22 +138,22 @@ func (r *ModelReport) crossovers() {
 		if f == nil || g == nil {
 			continue
 		}
-		info := CrossoverInfo{Name: c.name, From: c.from, To: c.to, Measured: measuredCrossover(f, g)}
-		if s, ok := Crossover(f.Fit, g.Fit); ok {
+		info := crossoverInfo{Name: c.name, From: c.from, To: c.to, Measured: measuredCrossover(f, g)}
+		if s, ok := crossover(f.Fit, g.Fit); ok {
 			info.Fit, info.Below = s, f.Name
-			info.Note = fmt.Sprintf("%s is cheaper below %s, %s above", f.Name, SizeText(s), g.Name)
-		} else if s, ok := Crossover(g.Fit, f.Fit); ok {
+			info.Note = fmt.Sprintf("%s is cheaper below %s, %s above", f.Name, sizeText(s), g.Name)
+		} else if s, ok := crossover(g.Fit, f.Fit); ok {
 			info.Fit, info.Below = s, g.Name
-			info.Note = fmt.Sprintf("%s is cheaper below %s, %s above", g.Name, SizeText(s), f.Name)
+			info.Note = fmt.Sprintf("%s is cheaper below %s, %s above", g.Name, sizeText(s), f.Name)
 		} else {
 			info.Below = f.Name
-			if g.Fit.At(1) < f.Fit.At(1) {
+			if g.Fit.at(1) < f.Fit.at(1) {
 				info.Below = g.Name
 			}
 			info.Note = fmt.Sprintf("%s is cheaper at every size", info.Below)
 		}
 		if top := min(f.Fit.MaxS, g.Fit.MaxS); info.Fit > top {
-			info.Note += fmt.Sprintf(" (beyond the %s measured)", SizeText(top))
+			info.Note += fmt.Sprintf(" (beyond the %s measured)", sizeText(top))
 		}
 		r.Crossovers = append(r.Crossovers, info)
 	}
@@ -161,7 +161,7 @@ func (r *ModelReport) crossovers() {
 
 // measuredCrossover is the smallest measured size from which g's median stays below f's; 0 if
 // g is not cheaper at the largest common size.
-func measuredCrossover(f, g *PathModel) int {
+func measuredCrossover(f, g *pathModel) int {
 	at := 0
 	for i, s := range f.Sizes {
 		j := slices.Index(g.Sizes, s)
@@ -181,20 +181,20 @@ func measuredCrossover(f, g *PathModel) int {
 // seed applies the reference text's threshold with q = the Unix socket (the kernel-mediated
 // message queue) and s = the shared-memory bulk path (pipelined), notified by a d-byte message.
 func (r *ModelReport) seed(d int) {
-	q, s := r.path(PathUnix), r.path(PathShmPipe)
-	r.Seed = SeedInfo{Queue: PathUnix, Shared: PathShmPipe, D: d}
+	q, s := r.path(pathUnix), r.path(pathShmPipe)
+	r.Seed = seedInfo{Queue: pathUnix, Shared: pathShmPipe, D: d}
 	if q == nil || s == nil {
 		r.Seed.Note = "needs the unix and shm-pipelined paths"
 		return
 	}
-	t, ok := SeedThreshold(s.Fit.A, s.Fit.B, q.Fit.B, float64(d))
+	t, ok := seedThreshold(s.Fit.A, s.Fit.B, q.Fit.B, float64(d))
 	if !ok {
 		r.Seed.Note = "b_q <= b_s: the queue is never slower per byte, no threshold"
 		return
 	}
 	r.Seed.T = t
 	r.Seed.Note = fmt.Sprintf("the text's hybrid (data in shared memory, a %d-byte notice through the socket) beats the socket alone above %s; "+
-		"gorun notifies through the ring itself, so its shm paths are compared with the sockets directly in the crossovers above", d, SizeText(t))
+		"gorun notifies through the ring itself, so its shm paths are compared with the sockets directly in the crossovers above", d, sizeText(t))
 	if math.IsInf(t, 0) || math.IsNaN(t) {
 		r.Seed.T = 0
 	}

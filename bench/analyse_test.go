@@ -20,16 +20,16 @@ func lineResult(a, b float64, maxSize int) *Result {
 // and chooses the thresholds from them.
 func TestAnalyseKnownLines(t *testing.T) {
 	lines := map[string][2]float64{ // a (µs), b (µs/B)
-		PathShmEager: {0.3, 0.1e-3},  // meets pipelined at 2.0/0.08e-3 = 25000 B
-		PathShmPipe:  {2.3, 0.02e-3}, // cheapest per byte
-		PathShmCMA:   {3.0, 0.07e-3}, // never beats pipelined
-		PathUnix:     {4.0, 0.3e-3},  // meets unix-rendezvous at 8.0/0.1e-3 = 80000 B
-		PathUnixRndv: {12.0, 0.2e-3}, //
-		PathTCP:      {6.0, 0.4e-3},  // meets tcp-rendezvous at 10/0.2e-3 = 50000 B
-		PathTCPRndv:  {16.0, 0.2e-3}, //
+		pathShmEager: {0.3, 0.1e-3},  // meets pipelined at 2.0/0.08e-3 = 25000 B
+		pathShmPipe:  {2.3, 0.02e-3}, // cheapest per byte
+		pathShmCMA:   {3.0, 0.07e-3}, // never beats pipelined
+		pathUnix:     {4.0, 0.3e-3},  // meets unix-rendezvous at 8.0/0.1e-3 = 80000 B
+		pathUnixRndv: {12.0, 0.2e-3}, //
+		pathTCP:      {6.0, 0.4e-3},  // meets tcp-rendezvous at 10/0.2e-3 = 50000 B
+		pathTCPRndv:  {16.0, 0.2e-3}, //
 	}
 	cfg := &ModelConfig{Repeat: 2, Iterations: 10, NotifyBytes: 64, Machine: "test"}
-	paths := ModelPaths(1 << 20)
+	paths := modelPaths(1 << 20)
 	runs := make([][]*Result, len(paths))
 	for i, p := range paths {
 		l := lines[p.Name]
@@ -56,7 +56,7 @@ func TestAnalyseKnownLines(t *testing.T) {
 				t.Errorf("%s: %+v, want %g below which %s is cheaper", c.Name, c, at, c.From)
 			}
 		}
-		if strings.HasPrefix(c.Name, "shm pipelined -> single copy") && (c.Fit != 0 || c.Below != PathShmPipe) {
+		if strings.HasPrefix(c.Name, "shm pipelined -> single copy") && (c.Fit != 0 || c.Below != pathShmPipe) {
 			t.Errorf("single copy never wins here: %+v", c)
 		}
 	}
@@ -90,14 +90,14 @@ func TestAnalyseKnownLines(t *testing.T) {
 }
 
 func TestModelPathsForceOneProtocol(t *testing.T) {
-	for _, p := range ModelPaths(4 << 20) {
+	for _, p := range modelPaths(4 << 20) {
 		env := strings.Join(p.Env, " ")
 		switch {
-		case p.Name == PathShmEager && !strings.Contains(env, "GORUN_SHM_EAGER=4194304"):
+		case p.Name == pathShmEager && !strings.Contains(env, "GORUN_SHM_EAGER=4194304"):
 			t.Errorf("%s: %s", p.Name, env)
-		case strings.HasPrefix(p.Name, "shm") && p.Name != PathShmEager && !strings.Contains(env, "GORUN_SHM_EAGER=1 "):
+		case strings.HasPrefix(p.Name, "shm") && p.Name != pathShmEager && !strings.Contains(env, "GORUN_SHM_EAGER=1 "):
 			t.Errorf("%s: %s", p.Name, env)
-		case (p.Name == PathUnix || p.Name == PathTCP) && p.MaxSize != transport.MaxEager:
+		case (p.Name == pathUnix || p.Name == pathTCP) && p.MaxSize != transport.MaxEager:
 			t.Errorf("%s goes up to %d", p.Name, p.MaxSize)
 		}
 	}

@@ -16,13 +16,13 @@ import (
 // paced stream should wait about τ/2 longer. The transport reads the two settings from
 // GORUN_SHM_BATCH (A) and GORUN_SHM_FLUSH (τ, a Go duration) at Init.
 
-// BatchSetting is one configuration: Limit empty means batching off.
-type BatchSetting struct {
+// batchSetting is one configuration: Limit empty means batching off.
+type batchSetting struct {
 	Limit string        `json:"limit"` // A, as GORUN_SHM_BATCH takes it
 	Flush time.Duration `json:"flush"` // τ
 }
 
-func (s BatchSetting) String() string {
+func (s batchSetting) String() string {
 	if s.Limit == "" {
 		return "off"
 	}
@@ -31,7 +31,7 @@ func (s BatchSetting) String() string {
 
 // env returns the variables that select s. "Off" sets them empty, which the ranks read as
 // unset whatever the driver's own environment holds.
-func (s BatchSetting) env() []string {
+func (s batchSetting) env() []string {
 	flush := ""
 	if s.Limit != "" && s.Flush > 0 {
 		flush = s.Flush.String()
@@ -40,23 +40,23 @@ func (s BatchSetting) env() []string {
 }
 
 // ParseBatchSetting parses "off" or "A/τ", e.g. "16/20us".
-func ParseBatchSetting(v string) (BatchSetting, error) {
+func ParseBatchSetting(v string) (batchSetting, error) {
 	if v == "off" || v == "" {
-		return BatchSetting{}, nil
+		return batchSetting{}, nil
 	}
 	a, t, ok := strings.Cut(v, "/")
 	d, err := time.ParseDuration(t)
 	if !ok || a == "" || err != nil || d <= 0 {
-		return BatchSetting{}, fmt.Errorf("batch setting %q: want off or A/tau, like 16/20us", v)
+		return batchSetting{}, fmt.Errorf("batch setting %q: want off or A/tau, like 16/20us", v)
 	}
-	return BatchSetting{Limit: a, Flush: d}, nil
+	return batchSetting{Limit: a, Flush: d}, nil
 }
 
 // BatchConfig says what Batching compares. Zero fields mean the defaults.
 type BatchConfig struct {
 	Program   string         // the gorun-bench executable the ranks run (required)
 	Transport string         // default shm
-	Settings  []BatchSetting // default: off, 16/20µs, 64/100µs
+	Settings  []batchSetting // default: off, 16/20µs, 64/100µs
 	Size      int            // message size, default 8
 	// Iterations of mbw_mr (windows of 64) and messages of stream_lat; default OSU's.
 	RateIterations, StreamMessages int
@@ -67,9 +67,9 @@ type BatchConfig struct {
 	Progress                       *Progress
 }
 
-// BatchRow is the outcome of one setting.
-type BatchRow struct {
-	Setting  BatchSetting `json:"setting"`
+// batchRow is the outcome of one setting.
+type batchRow struct {
+	Setting  batchSetting `json:"setting"`
 	Rate     float64      `json:"messages_per_s"`
 	MBps     float64      `json:"mb_per_s"`
 	Latency  float64      `json:"stream_latency_us"`
@@ -77,12 +77,12 @@ type BatchRow struct {
 	Expected float64      `json:"expected_added_us"` // expectedWait
 }
 
-// BatchReport is what Batching measured.
-type BatchReport struct {
+// batchReport is what Batching measured.
+type batchReport struct {
 	Transport string        `json:"transport"`
 	Size      int           `json:"size"`
 	Interval  time.Duration `json:"interval"`
-	Rows      []BatchRow    `json:"rows"`
+	Rows      []batchRow    `json:"rows"`
 }
 
 func (cfg *BatchConfig) fill() error {
@@ -93,7 +93,7 @@ func (cfg *BatchConfig) fill() error {
 		cfg.Transport = "shm"
 	}
 	if len(cfg.Settings) == 0 {
-		cfg.Settings = []BatchSetting{{}, {Limit: "16", Flush: 20 * time.Microsecond}, {Limit: "64", Flush: 100 * time.Microsecond}}
+		cfg.Settings = []batchSetting{{}, {Limit: "16", Flush: 20 * time.Microsecond}, {Limit: "64", Flush: 100 * time.Microsecond}}
 	}
 	if cfg.Size == 0 {
 		cfg.Size = 8
@@ -112,17 +112,17 @@ func (cfg *BatchConfig) fill() error {
 
 // Batching runs mbw_mr (message rate) and stream_lat (latency of a paced stream) for each
 // setting on two ranks, the settings taking turns, and reports the medians.
-func Batching(ctx context.Context, cfg BatchConfig) (*BatchReport, error) {
+func Batching(ctx context.Context, cfg BatchConfig) (*batchReport, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	rates := make([][]float64, len(cfg.Settings))
 	mbs := make([][]float64, len(cfg.Settings))
 	lats := make([][]float64, len(cfg.Settings))
-	cfg.Progress.Begin(float64(cfg.Repeat * len(cfg.Settings)))
+	cfg.Progress.begin(float64(cfg.Repeat * len(cfg.Settings)))
 	for r := range cfg.Repeat {
 		for i, s := range cfg.Settings {
-			cfg.Progress.Step(fmt.Sprintf("batch: %s, run %d of %d", s, r+1, cfg.Repeat), 1)
+			cfg.Progress.step(fmt.Sprintf("batch: %s, run %d of %d", s, r+1, cfg.Repeat), 1)
 			mr, err := cfg.job(ctx, s, "mbw_mr", cfg.RateIterations)
 			if err != nil {
 				return nil, err
@@ -139,10 +139,10 @@ func Batching(ctx context.Context, cfg BatchConfig) (*BatchReport, error) {
 			lats[i] = append(lats[i], sl.Rows[0].Values[0])
 		}
 	}
-	cfg.Progress.Done()
-	rep := &BatchReport{Transport: cfg.Transport, Size: cfg.Size, Interval: cfg.Interval}
+	cfg.Progress.end()
+	rep := &batchReport{Transport: cfg.Transport, Size: cfg.Size, Interval: cfg.Interval}
 	for i, s := range cfg.Settings {
-		row := BatchRow{Setting: s, Rate: median(rates[i]), MBps: median(mbs[i]), Latency: median(lats[i]),
+		row := batchRow{Setting: s, Rate: median(rates[i]), MBps: median(mbs[i]), Latency: median(lats[i]),
 			Expected: micros(expectedWait(s, cfg.Interval))}
 		row.Added = row.Latency - median(lats[0])
 		rep.Rows = append(rep.Rows, row)
@@ -155,7 +155,7 @@ func Batching(ctx context.Context, cfg BatchConfig) (*BatchReport, error) {
 // comes first; with k messages in it, evenly spaced, they wait on average τ − p(k−1)/2 (closed
 // by the timeout) or p(A−1)/2 (closed by the limit). With many messages per batch this is the
 // reference text's τ/2.
-func expectedWait(s BatchSetting, p time.Duration) time.Duration {
+func expectedWait(s batchSetting, p time.Duration) time.Duration {
 	if s.Limit == "" || s.Flush <= 0 || p <= 0 {
 		return 0
 	}
@@ -167,7 +167,7 @@ func expectedWait(s BatchSetting, p time.Duration) time.Duration {
 }
 
 // job runs one rank benchmark at the configured size under setting s.
-func (cfg *BatchConfig) job(ctx context.Context, s BatchSetting, name string, iters int, extra ...string) (*Result, error) {
+func (cfg *BatchConfig) job(ctx context.Context, s batchSetting, name string, iters int, extra ...string) (*Result, error) {
 	args := []string{name, "--json", "--progress=off", "-m", fmt.Sprintf("%d:%d", cfg.Size, cfg.Size)}
 	if iters > 0 {
 		args = append(args, "-i", strconv.Itoa(iters))
@@ -182,7 +182,7 @@ func (cfg *BatchConfig) job(ctx context.Context, s BatchSetting, name string, it
 }
 
 // WriteText prints the comparison in OSU's spirit: a header, then a row per setting.
-func (r *BatchReport) WriteText(w io.Writer) error {
+func (r *batchReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# gorun-bench batch: shared-memory batching, aggregation limit A and flush timeout tau\n")
 	fmt.Fprintf(&b, "# transport %s, %d-byte messages; rate: mbw_mr, 1 pair, window 64; latency: stream_lat, one message every %v\n",

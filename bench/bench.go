@@ -73,14 +73,14 @@ var benchmarks = []benchmark{
 		columns: collColumns, counts: collCounts, minSize: 1, maxSize: maxColl, sized: true, measure: measureAlltoall},
 }
 
-// Benchmark describes one rank benchmark for usage texts.
-type Benchmark struct{ Name, Summary string }
+// benchmarkInfo describes one rank benchmark for usage texts.
+type benchmarkInfo struct{ Name, Summary string }
 
 // Benchmarks lists the rank benchmarks.
-func Benchmarks() []Benchmark {
-	out := make([]Benchmark, len(benchmarks))
+func Benchmarks() []benchmarkInfo {
+	out := make([]benchmarkInfo, len(benchmarks))
 	for i, b := range benchmarks {
-		out[i] = Benchmark{b.name, b.summary}
+		out[i] = benchmarkInfo{b.name, b.summary}
 	}
 	return out
 }
@@ -96,8 +96,8 @@ func lookup(name string) *benchmark {
 	return &benchmarks[i]
 }
 
-// ErrUnknown is returned for a benchmark name that is not in the suite.
-var ErrUnknown = errors.New("unknown benchmark")
+// errUnknown is returned for a benchmark name that is not in the suite.
+var errUnknown = errors.New("unknown benchmark")
 
 // Run runs the named benchmark on every rank of c (all ranks call it with the same options)
 // and returns the result on rank 0 (nil on the others). Rank 0 also prints OSU's table to
@@ -105,7 +105,7 @@ var ErrUnknown = errors.New("unknown benchmark")
 func Run(c *comm.Comm, name string, opt Options) (*Result, error) {
 	b := lookup(name)
 	if b == nil {
-		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+		return nil, fmt.Errorf("%w %q", errUnknown, name)
 	}
 	if b.ranks != nil {
 		if err := b.ranks(c.Size()); err != nil {
@@ -170,8 +170,8 @@ func (b *benchmark) sweep(e *env, list []int, res *Result) error {
 		for _, size := range list {
 			total += b.cost(opt, size)
 		}
-		opt.Progress.Begin(total)
-		defer opt.Progress.Done()
+		opt.Progress.begin(total)
+		defer opt.Progress.end()
 	}
 	for i, size := range list {
 		iters, warmup := opt.iterations(b.counts, size)
@@ -183,7 +183,7 @@ func (b *benchmark) sweep(e *env, list []int, res *Result) error {
 			warmup = max(warmup, iters)
 		}
 		if res != nil {
-			opt.Progress.Step(fmt.Sprintf("%s %s", b.name, SizeText(float64(size))), b.cost(opt, size))
+			opt.Progress.step(fmt.Sprintf("%s %s", b.name, sizeText(float64(size))), b.cost(opt, size))
 		}
 		vals, err := b.measure(e, size, iters, warmup)
 		if err != nil {

@@ -10,9 +10,9 @@ import (
 	"github.com/gorun-hpc/gorun/transport/sock"
 )
 
-// Choices are the thresholds the model picks, each with its reason. Zero fields of Tuning are
+// choices are the thresholds the model picks, each with its reason. Zero fields of Tuning are
 // left to the built-in defaults.
-type Choices struct {
+type choices struct {
 	Tuning  rank.Tuning `json:"tuning"`
 	Reasons []string    `json:"reasons"`
 }
@@ -27,8 +27,8 @@ const (
 
 // choose picks the thresholds where the fitted lines cross. The medians' crossover is reported
 // beside it but not used: one noisy size can move it a long way.
-func choose(r *ModelReport) Choices {
-	var c Choices
+func choose(r *ModelReport) choices {
+	var c choices
 	c.shmEager(r)
 	c.cma(r)
 	c.sockEager(r)
@@ -37,7 +37,7 @@ func choose(r *ModelReport) Choices {
 
 // crossing returns the comparison from → to and the size where to overtakes from: where the
 // fitted lines cross with from cheaper below (0 if they do not).
-func (r *ModelReport) crossing(from, to string) (CrossoverInfo, float64, bool) {
+func (r *ModelReport) crossing(from, to string) (crossoverInfo, float64, bool) {
 	for _, x := range r.Crossovers {
 		if x.From != from || x.To != to {
 			continue
@@ -47,11 +47,11 @@ func (r *ModelReport) crossing(from, to string) (CrossoverInfo, float64, bool) {
 		}
 		return x, 0, true
 	}
-	return CrossoverInfo{}, 0, false
+	return crossoverInfo{}, 0, false
 }
 
-func (c *Choices) shmEager(r *ModelReport) {
-	x, at, ok := r.crossing(PathShmEager, PathShmPipe)
+func (c *choices) shmEager(r *ModelReport) {
+	x, at, ok := r.crossing(pathShmEager, pathShmPipe)
 	if !ok {
 		c.Reasons = append(c.Reasons, "shm_eager: not measured, built-in default kept")
 		return
@@ -59,7 +59,7 @@ func (c *Choices) shmEager(r *ModelReport) {
 	eager, how := at, "the fitted lines cross"
 	if at == 0 {
 		eager, how = maxShmEager, x.Note
-		if x.Below == PathShmPipe {
+		if x.Below == pathShmPipe {
 			eager = minShmEager
 		}
 	}
@@ -69,7 +69,7 @@ func (c *Choices) shmEager(r *ModelReport) {
 	}
 	n := min(max(roundTo(eager, unit), minShmEager), maxShmEager)
 	c.Tuning.ShmEager = n
-	c.Reasons = append(c.Reasons, fmt.Sprintf("shm_eager %s: eager -> pipelined at %s (%s)", SizeText(float64(n)), SizeText(eager), how))
+	c.Reasons = append(c.Reasons, fmt.Sprintf("shm_eager %s: eager -> pipelined at %s (%s)", sizeText(float64(n)), sizeText(eager), how))
 	// A ring holds records of up to half its size.
 	ring := shm.DefaultRingBytes
 	for ring/2 < n+4096 {
@@ -77,12 +77,12 @@ func (c *Choices) shmEager(r *ModelReport) {
 	}
 	if ring != shm.DefaultRingBytes {
 		c.Tuning.ShmRing = ring
-		c.Reasons = append(c.Reasons, fmt.Sprintf("shm_ring %s: the ring must hold a record of %s", SizeText(float64(ring)), SizeText(float64(n))))
+		c.Reasons = append(c.Reasons, fmt.Sprintf("shm_ring %s: the ring must hold a record of %s", sizeText(float64(ring)), sizeText(float64(n))))
 	}
 }
 
-func (c *Choices) cma(r *ModelReport) {
-	x, at, ok := r.crossing(PathShmPipe, PathShmCMA)
+func (c *choices) cma(r *ModelReport) {
+	x, at, ok := r.crossing(pathShmPipe, pathShmCMA)
 	switch {
 	case !ok:
 		c.Reasons = append(c.Reasons, "cma: not measured, built-in default kept")
@@ -90,25 +90,25 @@ func (c *Choices) cma(r *ModelReport) {
 		c.Tuning.CMA = "on"
 		c.Tuning.CMAMin = max(roundTo(at, 4096), 4096)
 		c.Reasons = append(c.Reasons, fmt.Sprintf("cma on from %s: single copy overtakes the pipelined copy at %s",
-			SizeText(float64(c.Tuning.CMAMin)), SizeText(at)))
+			sizeText(float64(c.Tuning.CMAMin)), sizeText(at)))
 	default:
 		c.Tuning.CMA = "auto"
 		c.Reasons = append(c.Reasons, fmt.Sprintf("cma auto: on a node with a CPU per rank %s; single copy stays for oversubscribed nodes, where the pipelined copy needs both ranks running", x.Note))
 	}
 }
 
-func (c *Choices) sockEager(r *ModelReport) {
-	x, at, ok := r.crossing(PathTCP, PathTCPRndv)
+func (c *choices) sockEager(r *ModelReport) {
+	x, at, ok := r.crossing(pathTCP, pathTCPRndv)
 	switch {
 	case !ok:
 		c.Reasons = append(c.Reasons, "sock_eager: not measured, built-in default kept")
 	case at > 0:
 		n := min(max(roundTo(at, 1024), minSockEager), transport.MaxEager)
 		c.Tuning.SockEager = n
-		c.Reasons = append(c.Reasons, fmt.Sprintf("sock_eager %s: tcp eager -> rendezvous at %s (the fitted lines cross)", SizeText(float64(n)), SizeText(at)))
+		c.Reasons = append(c.Reasons, fmt.Sprintf("sock_eager %s: tcp eager -> rendezvous at %s (the fitted lines cross)", sizeText(float64(n)), sizeText(at)))
 	default:
 		c.Reasons = append(c.Reasons, fmt.Sprintf("sock_eager: %s; the built-in %s stays, bounding what an unexpected message can take from the receiver's memory",
-			x.Note, SizeText(sock.DefaultEagerLimit)))
+			x.Note, sizeText(sock.DefaultEagerLimit)))
 	}
 }
 

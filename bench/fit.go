@@ -6,10 +6,10 @@ import (
 	"math"
 )
 
-// Fit is a straight line L(s) = A + B·s fitted by weighted least squares, with its
+// lineFit is a straight line L(s) = A + B·s fitted by weighted least squares, with its
 // uncertainty: the reference text's latency model of one path, A the fixed cost (µs) and B
 // the cost per byte (µs/B).
-type Fit struct {
+type lineFit struct {
 	A    float64 `json:"a_us"`
 	B    float64 `json:"b_us_per_byte"`
 	SEA  float64 `json:"se_a_us"`          // standard error of A
@@ -20,33 +20,33 @@ type Fit struct {
 	MaxS float64 `json:"max_size"`
 }
 
-// At is the fitted latency at size s.
-func (f Fit) At(s float64) float64 { return f.A + f.B*s }
+// at is the fitted latency at size s.
+func (f lineFit) at(s float64) float64 { return f.A + f.B*s }
 
-// GBps is the bandwidth the slope implies, 1/B, in GB/s (10^9 B/s); 0 if B ≤ 0.
-func (f Fit) GBps() float64 {
+// gbps is the bandwidth the slope implies, 1/B, in GB/s (10^9 B/s); 0 if B ≤ 0.
+func (f lineFit) gbps() float64 {
 	if f.B <= 0 {
 		return 0
 	}
 	return 1e-3 / f.B
 }
 
-func (f Fit) String() string {
+func (f lineFit) String() string {
 	return fmt.Sprintf("L(s) = %.3f(±%.3f) µs + s × %.4f(±%.4f) ns/B, R² %.4f, %d points",
 		f.A, f.SEA, f.B*1e3, f.SEB*1e3, f.R2, f.N)
 }
 
-// FitLine fits y = A + B·x minimizing Σ wᵢ(yᵢ − A − B·xᵢ)². A nil w weighs every point 1.
+// fitLine fits y = A + B·x minimizing Σ wᵢ(yᵢ − A − B·xᵢ)². A nil w weighs every point 1.
 // The standard errors take the weighted residual variance as the noise scale (wᵢ are relative
 // precisions), so they are meaningful with either choice. It needs three or more points with
 // at least two distinct x.
-func FitLine(x, y, w []float64) (Fit, error) {
+func fitLine(x, y, w []float64) (lineFit, error) {
 	n := len(x)
 	if len(y) != n || (w != nil && len(w) != n) {
-		return Fit{}, errors.New("fit: x, y and w differ in length")
+		return lineFit{}, errors.New("fit: x, y and w differ in length")
 	}
 	if n < 3 {
-		return Fit{}, fmt.Errorf("fit: %d points, need at least 3", n)
+		return lineFit{}, fmt.Errorf("fit: %d points, need at least 3", n)
 	}
 	weight := func(i int) float64 {
 		if w == nil {
@@ -62,7 +62,7 @@ func FitLine(x, y, w []float64) (Fit, error) {
 		sy += weight(i) * y[i]
 	}
 	if !(sw > 0) {
-		return Fit{}, errors.New("fit: weights sum to zero")
+		return lineFit{}, errors.New("fit: weights sum to zero")
 	}
 	mx, my := sx/sw, sy/sw
 	var sxx, sxy, syy float64
@@ -73,13 +73,13 @@ func FitLine(x, y, w []float64) (Fit, error) {
 		syy += weight(i) * dy * dy
 	}
 	if sxx == 0 {
-		return Fit{}, errors.New("fit: every point has the same size")
+		return lineFit{}, errors.New("fit: every point has the same size")
 	}
-	f := Fit{B: sxy / sxx, N: n, MinS: x[0], MaxS: x[0]}
+	f := lineFit{B: sxy / sxx, N: n, MinS: x[0], MaxS: x[0]}
 	f.A = my - f.B*mx
 	var rss float64
 	for i := range n {
-		r := y[i] - f.At(x[i])
+		r := y[i] - f.at(x[i])
 		rss += weight(i) * r * r
 		f.MinS, f.MaxS = math.Min(f.MinS, x[i]), math.Max(f.MaxS, x[i])
 	}
@@ -93,24 +93,24 @@ func FitLine(x, y, w []float64) (Fit, error) {
 	return f, nil
 }
 
-// FitLatency fits latency (µs) against size (bytes) with weights 1/L², i.e. it minimizes the
+// fitLatency fits latency (µs) against size (bytes) with weights 1/L², i.e. it minimizes the
 // relative error: the sizes span six decades, and unweighted least squares would let the
 // largest sizes decide the intercept alone.
-func FitLatency(sizes, lat []float64) (Fit, error) {
+func fitLatency(sizes, lat []float64) (lineFit, error) {
 	w := make([]float64, len(lat))
 	for i, l := range lat {
 		if !(l > 0) {
-			return Fit{}, fmt.Errorf("fit: latency %g at %g bytes", l, sizes[i])
+			return lineFit{}, fmt.Errorf("fit: latency %g at %g bytes", l, sizes[i])
 		}
 		w[i] = 1 / (l * l)
 	}
-	return FitLine(sizes, lat, w)
+	return fitLine(sizes, lat, w)
 }
 
-// Crossover is the size where line g becomes cheaper than line f: the s > 0 with
-// f.At(s) = g.At(s) and f steeper than g. ok is false when g never overtakes f (it is cheaper
+// crossover is the size where line g becomes cheaper than line f: the s > 0 with
+// f.at(s) = g.at(s) and f steeper than g. ok is false when g never overtakes f (it is cheaper
 // everywhere, or dearer everywhere).
-func Crossover(f, g Fit) (s float64, ok bool) {
+func crossover(f, g lineFit) (s float64, ok bool) {
 	if f.B <= g.B {
 		return 0, false
 	}
@@ -118,11 +118,11 @@ func Crossover(f, g Fit) (s float64, ok bool) {
 	return s, s > 0 && !math.IsInf(s, 0)
 }
 
-// SeedThreshold is the reference text's threshold between a message queue q (L_q = a_q + b_q·s)
+// seedThreshold is the reference text's threshold between a message queue q (L_q = a_q + b_q·s)
 // and shared memory s that notifies through the queue with a control message of d bytes
 // (L_s = a_s + b_s·s + a_q + b_q·d): T = (a_s + b_q·d)/(b_q − b_s). Messages up to T go faster
 // through the queue. ok is false when b_q ≤ b_s (shared memory never catches up).
-func SeedThreshold(aS, bS, bQ, d float64) (t float64, ok bool) {
+func seedThreshold(aS, bS, bQ, d float64) (t float64, ok bool) {
 	if bQ <= bS {
 		return 0, false
 	}

@@ -24,10 +24,10 @@ func TestFitLineExact(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		fit  func() (Fit, error)
+		fit  func() (lineFit, error)
 	}{
-		{"unweighted", func() (Fit, error) { return FitLine(x, y, nil) }},
-		{"relative", func() (Fit, error) { return FitLatency(x, y) }},
+		{"unweighted", func() (lineFit, error) { return fitLine(x, y, nil) }},
+		{"relative", func() (lineFit, error) { return fitLatency(x, y) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := tc.fit()
@@ -43,7 +43,7 @@ func TestFitLineExact(t *testing.T) {
 			if f.MinS != 8 || f.MaxS != 4<<20 {
 				t.Errorf("range %g..%g", f.MinS, f.MaxS)
 			}
-			if g := f.GBps(); !near(g, 50, 1e-6) {
+			if g := f.gbps(); !near(g, 50, 1e-6) {
 				t.Errorf("GB/s %g, want 50", g)
 			}
 		})
@@ -61,7 +61,7 @@ func TestFitLatencyNoisy(t *testing.T) {
 		for i, s := range x {
 			y[i] = (a + b*s) * (1 + 0.05*rng.NormFloat64())
 		}
-		f, err := FitLatency(x, y)
+		f, err := fitLatency(x, y)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,27 +88,27 @@ func TestFitLineErrors(t *testing.T) {
 		{"zero weights", []float64{1, 2, 3}, []float64{1, 2, 3}, []float64{0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if f, err := FitLine(tc.x, tc.y, tc.w); err == nil {
+			if f, err := fitLine(tc.x, tc.y, tc.w); err == nil {
 				t.Errorf("FitLine = %v, want an error", f)
 			}
 		})
 	}
-	if _, err := FitLatency([]float64{1, 2, 3}, []float64{1, 0, 3}); err == nil {
+	if _, err := fitLatency([]float64{1, 2, 3}, []float64{1, 0, 3}); err == nil {
 		t.Error("FitLatency accepted a zero latency")
 	}
 }
 
 func TestCrossover(t *testing.T) {
-	eager := Fit{A: 0.3, B: 0.1e-3} // cheap to start, 10 GB/s
-	pipe := Fit{A: 2.3, B: 0.02e-3} // dearer to start, 50 GB/s
-	s, ok := Crossover(eager, pipe) // 2.0 µs / 0.08e-3 µs/B = 25000 B
-	if !ok || !near(s, 25000, 1e-9) || !near(eager.At(s), pipe.At(s), 1e-12) {
+	eager := lineFit{A: 0.3, B: 0.1e-3} // cheap to start, 10 GB/s
+	pipe := lineFit{A: 2.3, B: 0.02e-3} // dearer to start, 50 GB/s
+	s, ok := crossover(eager, pipe)     // 2.0 µs / 0.08e-3 µs/B = 25000 B
+	if !ok || !near(s, 25000, 1e-9) || !near(eager.at(s), pipe.at(s), 1e-12) {
 		t.Errorf("Crossover = %g, %v; want 25000", s, ok)
 	}
-	if s, ok := Crossover(pipe, eager); ok {
+	if s, ok := crossover(pipe, eager); ok {
 		t.Errorf("the flatter line never gets overtaken, got %g", s)
 	}
-	if s, ok := Crossover(eager, Fit{A: 0.1, B: 0.01e-3}); ok {
+	if s, ok := crossover(eager, lineFit{A: 0.1, B: 0.01e-3}); ok {
 		t.Errorf("a line cheaper everywhere has no crossover, got %g", s)
 	}
 }
@@ -117,7 +117,7 @@ func TestCrossover(t *testing.T) {
 // at T = (a_s + b_q·d)/(b_q − b_s), whatever a_q is.
 func TestSeedThreshold(t *testing.T) {
 	aS, bS, aQ, bQ, d := 1.5, 0.02e-3, 3.0, 0.5e-3, 64.0
-	T, ok := SeedThreshold(aS, bS, bQ, d)
+	T, ok := seedThreshold(aS, bS, bQ, d)
 	if !ok {
 		t.Fatal("no threshold")
 	}
@@ -127,7 +127,7 @@ func TestSeedThreshold(t *testing.T) {
 	if !near(T, want, 1e-12) || !near(queue, shared, 1e-9) {
 		t.Errorf("T = %g (want %g): L_q(T) %g, L_s(T) %g", T, want, queue, shared)
 	}
-	if _, ok := SeedThreshold(aS, bQ, bQ, d); ok {
+	if _, ok := seedThreshold(aS, bQ, bQ, d); ok {
 		t.Error("equal per-byte costs give no threshold")
 	}
 }

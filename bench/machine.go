@@ -8,9 +8,9 @@ import (
 	"github.com/klauspost/cpuid/v2"
 )
 
-// Describe names this machine for reports and tuning files: the CPU model, the CPUs this
+// describeMachine names this machine for reports and tuning files: the CPU model, the CPUs this
 // process may use, and whether it runs under a hypervisor.
-func Describe() string {
+func describeMachine() string {
 	model, cpus := cpuid.CPU.BrandName, runtime.NumCPU()
 	if m, err := topology.Discover(); err == nil {
 		model, cpus = m.Model, m.Allowed.Count()

@@ -17,9 +17,9 @@ import (
 	"github.com/gorun-hpc/gorun/transport"
 )
 
-// Path is one way a message can travel between two ranks of a node, forced by the
+// modelPath is one way a message can travel between two ranks of a node, forced by the
 // environment its job is started with (the transport and the thresholds are fixed at Init).
-type Path struct {
+type modelPath struct {
 	Name  string   `json:"name"`
 	About string   `json:"about"`
 	Env   []string `json:"env"`
@@ -30,40 +30,40 @@ type Path struct {
 
 // The model's path names.
 const (
-	PathShmEager    = "shm-eager"
-	PathShmPipe     = "shm-pipelined"
-	PathShmCMA      = "shm-single-copy"
-	PathUnix        = "unix"
-	PathUnixRndv    = "unix-rendezvous"
-	PathTCP         = "tcp"
-	PathTCPRndv     = "tcp-rendezvous"
+	pathShmEager    = "shm-eager"
+	pathShmPipe     = "shm-pipelined"
+	pathShmCMA      = "shm-single-copy"
+	pathUnix        = "unix"
+	pathUnixRndv    = "unix-rendezvous"
+	pathTCP         = "tcp"
+	pathTCPRndv     = "tcp-rendezvous"
 	defaultModelMax = 4 << 20
 )
 
-// ModelPaths are the paths Model measures for message sizes up to maxSize. Each forces one
+// modelPaths are the paths Model measures for message sizes up to maxSize. Each forces one
 // protocol at every size: the eager limits are set above maxSize (the shm ring made large
 // enough to hold such a record) or to 1 byte (every message of 2 bytes or more takes the
 // rendezvous path; 0 in these variables means "unset", not "never").
-func ModelPaths(maxSize int) []Path {
+func modelPaths(maxSize int) []modelPath {
 	ring := 1 << 18
 	for ring < 2*(maxSize+4096) {
 		ring *= 2
 	}
 	sockEager := min(maxSize, transport.MaxEager)
-	return []Path{
-		{Name: PathShmEager, About: "shared memory, eager: one record in the pair's ring",
+	return []modelPath{
+		{Name: pathShmEager, About: "shared memory, eager: one record in the pair's ring",
 			Env: []string{"GORUN_TRANSPORT=shm", "GORUN_SHM_EAGER=" + strconv.Itoa(maxSize), "GORUN_SHM_RING=" + strconv.Itoa(ring), "GORUN_CMA=off"}},
-		{Name: PathShmPipe, About: "shared memory, rendezvous, pipelined two-copy through the bulk pipe",
+		{Name: pathShmPipe, About: "shared memory, rendezvous, pipelined two-copy through the bulk pipe",
 			Env: []string{"GORUN_TRANSPORT=shm", "GORUN_SHM_EAGER=1", "GORUN_CMA=off"}},
-		{Name: PathShmCMA, About: "shared memory, rendezvous, single copy (process_vm_readv)",
+		{Name: pathShmCMA, About: "shared memory, rendezvous, single copy (process_vm_readv)",
 			Env: []string{"GORUN_TRANSPORT=shm", "GORUN_SHM_EAGER=1", "GORUN_CMA=on", "GORUN_CMA_MIN=1"}},
-		{Name: PathUnix, About: "Unix-domain socket, eager", MaxSize: sockEager,
+		{Name: pathUnix, About: "Unix-domain socket, eager", MaxSize: sockEager,
 			Env: []string{"GORUN_TRANSPORT=unix", "GORUN_EAGER_LIMIT=" + strconv.Itoa(sockEager)}},
-		{Name: PathUnixRndv, About: "Unix-domain socket, rendezvous (RTS/CTS/DATA)",
+		{Name: pathUnixRndv, About: "Unix-domain socket, rendezvous (RTS/CTS/DATA)",
 			Env: []string{"GORUN_TRANSPORT=unix", "GORUN_EAGER_LIMIT=1"}},
-		{Name: PathTCP, About: "TCP loopback, eager", MaxSize: sockEager,
+		{Name: pathTCP, About: "TCP loopback, eager", MaxSize: sockEager,
 			Env: []string{"GORUN_TRANSPORT=tcp", "GORUN_EAGER_LIMIT=" + strconv.Itoa(sockEager)}},
-		{Name: PathTCPRndv, About: "TCP loopback, rendezvous (RTS/CTS/DATA)",
+		{Name: pathTCPRndv, About: "TCP loopback, rendezvous (RTS/CTS/DATA)",
 			Env: []string{"GORUN_TRANSPORT=tcp", "GORUN_EAGER_LIMIT=1"}},
 	}
 }
@@ -80,12 +80,12 @@ type ModelConfig struct {
 	// Repeat is how many times each path is measured, the paths taking turns so that a change
 	// of the host's CPU placement hits all of them; the model uses the median. Default 3.
 	Repeat int
-	// Paths names the paths to measure (default: all of ModelPaths).
+	// Paths names the paths to measure (default: all of modelPaths).
 	Paths []string
 	// NotifyBytes is d in the reference text's threshold: the size of the control message that
 	// tells the receiver shared-memory data is ready. Default 64.
 	NotifyBytes int
-	// Machine names the machine in the report and the tuning file (default: Describe()).
+	// Machine names the machine in the report and the tuning file (default: describeMachine()).
 	Machine string
 	// TempDir holds the empty tuning file the jobs run with, so that no earlier tuning file
 	// colours the measurement; it is removed afterwards. Default: os.TempDir().
@@ -124,7 +124,7 @@ func (cfg *ModelConfig) fill() error {
 		cfg.NotifyBytes = 64
 	}
 	if cfg.Machine == "" {
-		cfg.Machine = Describe()
+		cfg.Machine = describeMachine()
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 2 * time.Minute
@@ -132,15 +132,15 @@ func (cfg *ModelConfig) fill() error {
 	return nil
 }
 
-// paths returns the configured paths, in ModelPaths order.
-func (cfg *ModelConfig) paths() ([]Path, error) {
-	all := ModelPaths(cfg.MaxSize)
+// paths returns the configured paths, in modelPaths order.
+func (cfg *ModelConfig) paths() ([]modelPath, error) {
+	all := modelPaths(cfg.MaxSize)
 	if len(cfg.Paths) == 0 {
 		return all, nil
 	}
-	var out []Path
+	var out []modelPath
 	for _, name := range cfg.Paths {
-		i := slices.IndexFunc(all, func(p Path) bool { return p.Name == name })
+		i := slices.IndexFunc(all, func(p modelPath) bool { return p.Name == name })
 		if i < 0 {
 			return nil, fmt.Errorf("model: unknown path %q", name)
 		}
@@ -170,10 +170,10 @@ func Model(ctx context.Context, cfg ModelConfig) (*ModelReport, error) {
 		return nil, err
 	}
 	runs := make([][]*Result, len(paths))
-	cfg.Progress.Begin(float64(cfg.Repeat * len(paths)))
+	cfg.Progress.begin(float64(cfg.Repeat * len(paths)))
 	for r := range cfg.Repeat {
 		for i, p := range paths {
-			cfg.Progress.Step(fmt.Sprintf("model: %s, run %d of %d", p.Name, r+1, cfg.Repeat), 1)
+			cfg.Progress.step(fmt.Sprintf("model: %s, run %d of %d", p.Name, r+1, cfg.Repeat), 1)
 			res, err := cfg.runPath(ctx, p, empty)
 			if err != nil {
 				return nil, err
@@ -181,12 +181,12 @@ func Model(ctx context.Context, cfg ModelConfig) (*ModelReport, error) {
 			runs[i] = append(runs[i], res)
 		}
 	}
-	cfg.Progress.Done()
+	cfg.Progress.end()
 	return analyse(&cfg, paths, runs)
 }
 
 // runPath runs one latency job over path p.
-func (cfg *ModelConfig) runPath(ctx context.Context, p Path, tuning string) (*Result, error) {
+func (cfg *ModelConfig) runPath(ctx context.Context, p modelPath, tuning string) (*Result, error) {
 	hi := cfg.MaxSize
 	if p.MaxSize > 0 {
 		hi = min(hi, p.MaxSize)

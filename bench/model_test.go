@@ -1,4 +1,4 @@
-package bench_test
+package bench
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorun-hpc/gorun/bench"
 	"github.com/gorun-hpc/gorun/internal/jobtest"
 	"github.com/gorun-hpc/gorun/rank"
 )
@@ -34,7 +33,7 @@ func TestModelWritesTuningThatExplainShows(t *testing.T) {
 	if err != nil {
 		t.Fatalf("model: %v\n%s", err, stderrOf(err))
 	}
-	var rep bench.ModelReport
+	var rep ModelReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
@@ -95,8 +94,8 @@ func TestBatching(t *testing.T) {
 	prog := jobtest.Program(t, "../cmd/gorun-bench")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := bench.Batching(ctx, bench.BatchConfig{Program: prog, Repeat: 1, RateIterations: 5, StreamMessages: 50,
-		Settings: []bench.BatchSetting{{}, {Limit: "8", Flush: 20 * time.Microsecond}}})
+	rep, err := Batching(ctx, BatchConfig{Program: prog, Repeat: 1, RateIterations: 5, StreamMessages: 50,
+		Settings: []batchSetting{{}, {Limit: "8", Flush: 20 * time.Microsecond}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,16 +20,16 @@ func (r *ModelReport) WriteText(w io.Writer) error {
 	for _, p := range r.Paths {
 		f := p.Fit
 		fmt.Fprintf(&b, "# %-16s %10.3f %8.3f %11.5f %9.5f %9.2f %8.4f  %s - %s\n", p.Name, f.A, f.SEA, f.B*1e3, f.SEB*1e3,
-			f.GBps(), f.R2, SizeText(f.MinS), SizeText(f.MaxS))
+			f.gbps(), f.R2, sizeText(f.MinS), sizeText(f.MaxS))
 	}
 	b.WriteString("#\n# crossovers: where the fitted lines cross [from which size the second path's medians stay lower]\n")
 	for _, c := range r.Crossovers {
 		fit, meas := "none", "none"
 		if c.Fit > 0 {
-			fit = SizeText(c.Fit)
+			fit = sizeText(c.Fit)
 		}
 		if c.Measured > 0 {
-			meas = SizeText(float64(c.Measured))
+			meas = sizeText(float64(c.Measured))
 		}
 		fmt.Fprintf(&b, "# %-46s %10s [%s]  %s\n", c.Name, fit, meas, c.Note)
 	}
@@ -37,7 +37,7 @@ func (r *ModelReport) WriteText(w io.Writer) error {
 	b.WriteString("#\n# reference text: T = (a_s + b_q*d)/(b_q - b_s)\n")
 	fmt.Fprintf(&b, "#   q = %s, s = %s, d = %d B: ", s.Queue, s.Shared, s.D)
 	if s.T > 0 {
-		fmt.Fprintf(&b, "T = %s\n", SizeText(s.T))
+		fmt.Fprintf(&b, "T = %s\n", sizeText(s.T))
 	} else {
 		b.WriteString("no threshold\n")
 	}

@@ -96,16 +96,16 @@ func sizes(lo, hi int) []int {
 func ParseSizeRange(s string) (lo, hi int, err error) {
 	a, b, hasColon := strings.Cut(s, ":")
 	if !hasColon {
-		hi, err = ParseSize(a)
+		hi, err = parseSize(a)
 		return 0, hi, err
 	}
 	if a != "" {
-		if lo, err = ParseSize(a); err != nil {
+		if lo, err = parseSize(a); err != nil {
 			return 0, 0, err
 		}
 	}
 	if b != "" {
-		if hi, err = ParseSize(b); err != nil {
+		if hi, err = parseSize(b); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -115,8 +115,8 @@ func ParseSizeRange(s string) (lo, hi int, err error) {
 	return lo, hi, nil
 }
 
-// ParseSize parses a number of bytes with an optional K, M or G suffix (also KiB, MiB, GiB).
-func ParseSize(s string) (int, error) {
+// parseSize parses a number of bytes with an optional K, M or G suffix (also KiB, MiB, GiB).
+func parseSize(s string) (int, error) {
 	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
 	shift := 0
 	if n := len(t); n > 0 {
@@ -139,8 +139,8 @@ func ParseSize(s string) (int, error) {
 	return n << shift, nil
 }
 
-// SizeText writes a size the short way: 512 B, 4 KiB, 1 MiB, 1.5 MiB.
-func SizeText(n float64) string {
+// sizeText writes a size the short way: 512 B, 4 KiB, 1 MiB, 1.5 MiB.
+func sizeText(n float64) string {
 	switch {
 	case n >= 1<<30:
 		return trimFloat(n/(1<<30)) + " GiB"

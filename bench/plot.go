@@ -13,29 +13,29 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// Series is one line of a plot: y against message size, optionally with its fitted model,
+// series is one line of a plot: y against message size, optionally with its fitted model,
 // drawn dashed in the same colour.
-type Series struct {
+type series struct {
 	Label string
 	X, Y  []float64
-	Fit   *Fit
+	Fit   *lineFit
 }
 
-// Marker is a vertical line at a message size (a crossover, a threshold).
-type Marker struct {
+// marker is a vertical line at a message size (a crossover, a threshold).
+type marker struct {
 	X     float64
 	Label string
 }
 
-// Figure is a log-log plot against message size.
-type Figure struct {
+// figure is a log-log plot against message size.
+type figure struct {
 	Title, YLabel string
-	Series        []Series
-	Markers       []Marker
+	Series        []series
+	Markers       []marker
 }
 
 // Save draws f to file; the extension chooses the format (.svg, .png, .pdf, .eps).
-func (f *Figure) Save(file string) (err error) {
+func (f *figure) Save(file string) (err error) {
 	switch strings.ToLower(filepath.Ext(file)) {
 	case ".svg", ".png", ".pdf", ".eps", ".jpg", ".jpeg", ".tif", ".tiff":
 	default:
@@ -55,7 +55,7 @@ func (f *Figure) Save(file string) (err error) {
 	return p.Save(9*vg.Inch, 6*vg.Inch, file)
 }
 
-func (f *Figure) build() (*plot.Plot, error) {
+func (f *figure) build() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = f.Title
 	p.X.Label.Text = "message size (bytes)"
@@ -85,7 +85,7 @@ func (f *Figure) build() (*plot.Plot, error) {
 			p.Legend.Add(s.Label, line, dots)
 			continue
 		}
-		fl, err := fitLine(*s.Fit, i, pts)
+		fl, err := fittedLine(*s.Fit, i, pts)
 		if err != nil {
 			return nil, err
 		}
@@ -117,14 +117,14 @@ func positive(x, y []float64) plotter.XYs {
 	return pts
 }
 
-// fitLine is the fitted line over the series' sizes, sampled evenly in log space, dashed in
+// fittedLine is the fitted line over the series' sizes, sampled evenly in log space, dashed in
 // the series' colour.
-func fitLine(fit Fit, i int, pts plotter.XYs) (*plotter.Line, error) {
+func fittedLine(fit lineFit, i int, pts plotter.XYs) (*plotter.Line, error) {
 	lo, hi := pts[0].X, pts[len(pts)-1].X
 	var xy plotter.XYs
 	for k := range 65 {
 		x := lo * math.Pow(hi/lo, float64(k)/64)
-		if y := fit.At(x); y > 0 {
+		if y := fit.at(x); y > 0 {
 			xy = append(xy, plotter.XY{X: x, Y: y})
 		}
 	}
@@ -141,7 +141,7 @@ func fitLine(fit Fit, i int, pts plotter.XYs) (*plotter.Line, error) {
 
 // addMarker draws a grey vertical line at m.X over the data, its label at the bottom, the
 // labels of successive markers staggered so that they do not overlap.
-func addMarker(p *plot.Plot, m Marker, i int, ylo, yhi float64) error {
+func addMarker(p *plot.Plot, m marker, i int, ylo, yhi float64) error {
 	if !(m.X > 0) {
 		return nil
 	}
@@ -178,16 +178,16 @@ func (sizeTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 		label := ""
 		if e%step == 0 {
-			label = SizeText(v)
+			label = sizeText(v)
 		}
 		ticks = append(ticks, plot.Tick{Value: v, Label: label})
 	}
 	return ticks
 }
 
-// ResultSeries is the first value column of r against size, labelled label.
-func ResultSeries(r *Result, label string) Series {
-	s := Series{Label: label}
+// resultSeries is the first value column of r against size, labelled label.
+func resultSeries(r *Result, label string) series {
+	s := series{Label: label}
 	for _, row := range r.Rows {
 		if len(row.Values) > 0 {
 			s.X, s.Y = append(s.X, float64(row.Size)), append(s.Y, row.Values[0])
@@ -198,11 +198,11 @@ func ResultSeries(r *Result, label string) Series {
 
 // ResultsFigure plots results side by side: the first column of each against size. With fit,
 // each series gets its L(s) = a + b·s line (for latency results).
-func ResultsFigure(title string, results []*Result, fit bool) (*Figure, error) {
+func ResultsFigure(title string, results []*Result, fit bool) (*figure, error) {
 	if len(results) == 0 {
 		return nil, fmt.Errorf("nothing to plot")
 	}
-	f := &Figure{Title: title}
+	f := &figure{Title: title}
 	if len(results[0].Columns) > 0 {
 		f.YLabel = results[0].Columns[0]
 	}
@@ -211,14 +211,14 @@ func ResultsFigure(title string, results []*Result, fit bool) (*Figure, error) {
 		if label == "" {
 			label = fmt.Sprintf("%s %s", r.Benchmark, r.Transport)
 		}
-		s := ResultSeries(r, label)
+		s := resultSeries(r, label)
 		if fit {
 			pts := positive(s.X, s.Y)
 			var x, y []float64
 			for _, p := range pts {
 				x, y = append(x, p.X), append(y, p.Y)
 			}
-			fl, err := FitLatency(x, y)
+			fl, err := fitLatency(x, y)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", label, err)
 			}
@@ -231,28 +231,28 @@ func ResultsFigure(title string, results []*Result, fit bool) (*Figure, error) {
 
 // Figure plots the model: the medians of every path with their fitted lines, and the
 // thresholds chosen, marked.
-func (r *ModelReport) Figure() *Figure {
-	f := &Figure{Title: "gorun one-way latency by path: " + r.Machine, YLabel: "one-way latency (µs)"}
+func (r *ModelReport) Figure() *figure {
+	f := &figure{Title: "gorun one-way latency by path: " + r.Machine, YLabel: "one-way latency (µs)"}
 	for _, p := range r.Paths {
 		x := make([]float64, len(p.Sizes))
 		for i, s := range p.Sizes {
 			x[i] = float64(s)
 		}
 		fit := p.Fit
-		f.Series = append(f.Series, Series{Label: p.Name, X: x, Y: p.Latency, Fit: &fit})
+		f.Series = append(f.Series, series{Label: p.Name, X: x, Y: p.Latency, Fit: &fit})
 	}
 	t := r.Choices.Tuning
 	if t.ShmEager > 0 {
-		f.Markers = append(f.Markers, Marker{float64(t.ShmEager), "shm eager limit"})
+		f.Markers = append(f.Markers, marker{float64(t.ShmEager), "shm eager limit"})
 	}
 	if t.CMA == "on" {
-		f.Markers = append(f.Markers, Marker{float64(t.CMAMin), "single copy from"})
+		f.Markers = append(f.Markers, marker{float64(t.CMAMin), "single copy from"})
 	}
 	if t.SockEager > 0 {
-		f.Markers = append(f.Markers, Marker{float64(t.SockEager), "socket eager limit"})
+		f.Markers = append(f.Markers, marker{float64(t.SockEager), "socket eager limit"})
 	}
 	if r.Seed.T > 0 {
-		f.Markers = append(f.Markers, Marker{r.Seed.T, "seed T"})
+		f.Markers = append(f.Markers, marker{r.Seed.T, "seed T"})
 	}
 	return f
 }

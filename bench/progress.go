@@ -20,7 +20,7 @@ type Progress struct {
 	every time.Duration // at most one update per this on a non-terminal
 
 	start, last time.Time
-	total, done float64 // work units, see Begin and Step
+	total, done float64 // work units, see begin and step
 	pending     float64 // weight of the step in progress
 	shown       bool    // a line is on screen
 }
@@ -51,16 +51,16 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// Begin starts a run of total work units (any unit: the estimate is proportional).
-func (p *Progress) Begin(total float64) {
+// begin starts a run of total work units (any unit: the estimate is proportional).
+func (p *Progress) begin(total float64) {
 	if p == nil {
 		return
 	}
 	p.start, p.total, p.done, p.pending = time.Now(), total, 0, 0
 }
 
-// Step marks the previous step done and starts one of weight work units, described by label.
-func (p *Progress) Step(label string, weight float64) {
+// step marks the previous step done and starts one of weight work units, described by label.
+func (p *Progress) step(label string, weight float64) {
 	if p == nil {
 		return
 	}
@@ -85,8 +85,8 @@ func (p *Progress) Step(label string, weight float64) {
 	p.shown = true
 }
 
-// Done clears the line.
-func (p *Progress) Done() {
+// end clears the line.
+func (p *Progress) end() {
 	if p == nil || !p.shown {
 		return
 	}

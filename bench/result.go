@@ -103,8 +103,8 @@ func (r *Result) writeRow(w io.Writer, row Row) error {
 	return err
 }
 
-// WriteText prints r in OSU's layout: header, then one row per size.
-func (r *Result) WriteText(w io.Writer) error {
+// writeText prints r in OSU's layout: header, then one row per size.
+func (r *Result) writeText(w io.Writer) error {
 	if err := r.writeHeader(w); err != nil {
 		return err
 	}
@@ -123,8 +123,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// Column returns the values of the named column by size, or false if r has no such column.
-func (r *Result) Column(name string) (sizes []int, values []float64, ok bool) {
+// column returns the values of the named column by size, or false if r has no such column.
+func (r *Result) column(name string) (sizes []int, values []float64, ok bool) {
 	i := -1
 	for j, c := range r.Columns {
 		if c == name {

@@ -22,7 +22,7 @@ func TestTextRoundTrip(t *testing.T) {
 	} {
 		t.Run(r.Benchmark, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := r.WriteText(&b); err != nil {
+			if err := r.writeText(&b); err != nil {
 				t.Fatal(err)
 			}
 			got, err := ReadResult(&b)

@@ -30,11 +30,11 @@ func AllgatherRing(c Comm, send, recv []byte) error {
 	return nil
 }
 
-// AllgatherBruck leaves in recv the blocks of every rank in rank order in ceil(log2 n) steps,
+// allgatherBruck leaves in recv the blocks of every rank in rank order in ceil(log2 n) steps,
 // for any n: in the step at distance d each rank sends the min(d, n-d) blocks it has to rank
 // me-d and receives as many from rank me+d. Latency-optimal for small blocks; one local
 // rotation at the end puts the blocks in rank order.
-func AllgatherBruck(c Comm, send, recv []byte) error {
+func allgatherBruck(c Comm, send, recv []byte) error {
 	if err := checkAllgather(c, send, recv); err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 package collective
 
-// AllreduceRecursiveDoubling leaves in recv the reduction of every rank's send. send and recv
+// allreduceRecursiveDoubling leaves in recv the reduction of every rank's send. send and recv
 // may be the same slice. In each of log2(p) steps a rank exchanges its whole partial result
 // with the rank whose number differs in one bit; best for small messages (latency log2 p,
 // but every step moves the whole buffer).
@@ -12,14 +12,14 @@ package collective
 // Every combination is made as f(lower ranks' part, higher ranks' part) and both partners of
 // a step combine the same two operands in the same order, so every rank ends with the same
 // bits, and a non-commutative Func sees its operands in rank order.
-func AllreduceRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
+func allreduceRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduce(send, recv, r); err != nil {
 		return err
 	}
 	return allreduceRD(c, send, recv, r, tagAllreduce)
 }
 
-// allreduceRD is AllreduceRecursiveDoubling on tag, without the argument checks.
+// allreduceRD is allreduceRecursiveDoubling on tag, without the argument checks.
 func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 	f, nr, tmp, done, err := enterFold(c, send, recv, r, tag)
 	if done || err != nil {
@@ -39,10 +39,10 @@ func allreduceRD(c Comm, send, recv []byte, r Reducer, tag int) error {
 			return err
 		}
 		if partner < me {
-			r.Apply(spare, acc)
+			r.apply(spare, acc)
 			acc, spare = spare, acc
 		} else {
-			r.Apply(acc, spare)
+			r.apply(acc, spare)
 		}
 	}
 	if !sameSlice(acc, recv) {
@@ -110,10 +110,10 @@ func foldOut(c Comm, f fold, buf []byte, tag int) error {
 // copy. theirs may be overwritten.
 func combine(r Reducer, mine, theirs []byte, theirsIsLower bool) {
 	if !theirsIsLower || r.Commutative {
-		r.Apply(mine, theirs)
+		r.apply(mine, theirs)
 		return
 	}
 	theirs = theirs[:len(mine)]
-	r.Apply(theirs, mine)
+	r.apply(theirs, mine)
 	copy(mine, theirs)
 }

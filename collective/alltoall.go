@@ -3,7 +3,7 @@ package collective
 // Alltoall: block j of send (b bytes) goes to rank j, and block i of recv comes from rank i.
 // send and recv are both n·b bytes and must not overlap.
 
-// alltoallWindow bounds the exchanges AlltoallLinear keeps in flight: enough to keep every
+// alltoallWindow bounds the exchanges alltoallLinear keeps in flight: enough to keep every
 // link busy, few enough not to flood a receiver with unexpected messages.
 const alltoallWindow = 32
 
@@ -15,10 +15,10 @@ func checkAlltoall(c Comm, send, recv []byte) error {
 	return nil
 }
 
-// AlltoallPairwise runs n-1 exchanges: in step s each rank sends to me+s and receives from
+// alltoallPairwise runs n-1 exchanges: in step s each rank sends to me+s and receives from
 // me-s, so each step is a permutation and no rank is hit by two senders at once. Suited to
 // large blocks.
-func AlltoallPairwise(c Comm, send, recv []byte) error {
+func alltoallPairwise(c Comm, send, recv []byte) error {
 	if err := checkAlltoall(c, send, recv); err != nil {
 		return err
 	}
@@ -34,10 +34,10 @@ func AlltoallPairwise(c Comm, send, recv []byte) error {
 	return nil
 }
 
-// AlltoallLinear posts the receives and sends of up to alltoallWindow steps of the pairwise
+// alltoallLinear posts the receives and sends of up to alltoallWindow steps of the pairwise
 // order at once and waits for them together: the steps overlap, which suits medium blocks
 // whose single transfers do not fill a link.
-func AlltoallLinear(c Comm, send, recv []byte) error {
+func alltoallLinear(c Comm, send, recv []byte) error {
 	if err := checkAlltoall(c, send, recv); err != nil {
 		return err
 	}
@@ -71,12 +71,12 @@ func AlltoallLinear(c Comm, send, recv []byte) error {
 	return nil
 }
 
-// AlltoallBruck needs only ceil(log2 n) steps, for any n, at the price of sending each block
+// alltoallBruck needs only ceil(log2 n) steps, for any n, at the price of sending each block
 // up to log2(n) times: best for small blocks on many ranks. Position i of a working copy
 // starts with the block for rank me+i; in the step at distance d every position with bit d
 // set moves to rank me+d (packed into one message), so after all steps position i holds
 // the block from rank me-i.
-func AlltoallBruck(c Comm, send, recv []byte) error {
+func alltoallBruck(c Comm, send, recv []byte) error {
 	if err := checkAlltoall(c, send, recv); err != nil {
 		return err
 	}

@@ -1,9 +1,9 @@
 package collective
 
-// BcastBinomial sends buf from root to every rank along a binomial tree: in ceil(log2 n)
+// bcastBinomial sends buf from root to every rank along a binomial tree: in ceil(log2 n)
 // steps, each rank that has the data passes it to the rank 2^k above it (counting from the
 // root). Best for small messages: every step moves the whole buffer.
-func BcastBinomial(c Comm, buf []byte, root int) error {
+func bcastBinomial(c Comm, buf []byte, root int) error {
 	if err := checkRoot(c, root); err != nil {
 		return err
 	}
@@ -31,13 +31,13 @@ func BcastBinomial(c Comm, buf []byte, root int) error {
 	return nil
 }
 
-// BcastScatterAllgather is van de Geijn's broadcast for large messages: the root scatters
+// bcastScatterAllgather is van de Geijn's broadcast for large messages: the root scatters
 // buf in n blocks along a binomial tree (relative rank v gets block v), then a ring allgather
 // gives every rank every block. The root sends about 2·(n-1)/n of the buffer instead of
 // log2(n) times all of it, at the price of about log2(n) + n - 1 steps.
 //
 // Blocks are ceil(len/n) bytes, the last ones shorter or empty, so any length works.
-func BcastScatterAllgather(c Comm, buf []byte, root int) error {
+func bcastScatterAllgather(c Comm, buf []byte, root int) error {
 	if err := checkRoot(c, root); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ type Signature struct {
 	Coll  Coll
 	Count int // elements per rank, as the operation counts them (Gather: len(send), …)
 	Root  int // 0 for operations without a root
-	Op    Op  // OpInvalid for operations without one, and for user functions
+	Op    Op  // 0 (no op) for operations without one, and for user functions
 	Elem  int // element size in bytes
 }
 
@@ -44,7 +44,7 @@ func Verify(c Comm, sig Signature, local error) error {
 	for i, x := range v {
 		in[i], in[sigFields+i] = x, -x
 	}
-	r, err := NewReducer(Min, Int64, 8)
+	r, err := NewReducer(Min, kindInt64, 8)
 	if err != nil {
 		return err
 	}

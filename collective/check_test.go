@@ -94,7 +94,7 @@ func TestBarrierSynchronizes(t *testing.T) {
 		runRanks(t, n, func(c Comm) error {
 			for round := range entered {
 				entered[round].Add(1)
-				if err := Barrier(c); err != nil {
+				if err := barrier(c); err != nil {
 					return err
 				}
 				if got := entered[round].Load(); got != int32(n) {
@@ -110,7 +110,7 @@ func TestBarrierSynchronizes(t *testing.T) {
 // cannot run are errors on every rank before anything is sent (so no rank hangs), never
 // panics.
 func TestBadArgumentsAreErrors(t *testing.T) {
-	f64, err := NewReducer(Sum, Float64, 8)
+	f64, err := NewReducer(Sum, kindFloat64, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,18 +121,20 @@ func TestBadArgumentsAreErrors(t *testing.T) {
 		want error
 		n    int // ranks: 3, or 1 where only the root can see the problem
 	}{
-		{"allreduce lengths", func(c Comm) error { return AllreduceRing(c, b8, b16, f64) }, ErrBuffer, 0},
-		{"allreduce partial element", func(c Comm) error { return AllreduceRabenseifner(c, b8[:5], b16[:5], f64) }, ErrBuffer, 0},
-		{"zero reducer", func(c Comm) error { return AllreduceRecursiveDoubling(c, b8, b8, Reducer{}) }, ErrOp, 0},
+		{"allreduce lengths", func(c Comm) error { return allreduceRing(c, b8, b16, f64) }, errBuffer, 0},
+		{"allreduce partial element", func(c Comm) error { return allreduceRabenseifner(c, b8[:5], b16[:5], f64) }, errBuffer, 0},
+		{"zero reducer", func(c Comm) error { return allreduceRecursiveDoubling(c, b8, b8, Reducer{}) }, ErrOp, 0},
 		{"band on floats", func(c Comm) error {
-			return AllreduceRing(c, b8, b8, Reducer{Op: Band, Kind: Float64, Size: 8, Commutative: true})
+			return allreduceRing(c, b8, b8, Reducer{Op: Band, Kind: kindFloat64, Size: 8, Commutative: true})
 		}, ErrOp, 0},
-		{"kind size", func(c Comm) error { return ScanRecursiveDoubling(c, b8, b8, Reducer{Op: Sum, Kind: Int32, Size: 8}) }, ErrOp, 0},
-		{"allgather", func(c Comm) error { return AllgatherBruck(c, b8, b8) }, ErrBuffer, 0},
-		{"alltoall", func(c Comm) error { return AlltoallBruck(c, b16, b24) }, ErrBuffer, 0},
-		{"gather root buffer", func(c Comm) error { return GatherBinomial(c, b8, b16, 0) }, ErrBuffer, 1},
-		{"scatter root buffer", func(c Comm) error { return ScatterLinear(c, b16, b8, 0) }, ErrBuffer, 1},
-		{"reduce-scatter", func(c Comm) error { return ReduceScatterBlockPairwise(c, b16, b16, f64) }, ErrBuffer, 0},
+		{"kind size", func(c Comm) error {
+			return scanRecursiveDoubling(c, b8, b8, Reducer{Op: Sum, Kind: kindInt32, Size: 8})
+		}, ErrOp, 0},
+		{"allgather", func(c Comm) error { return allgatherBruck(c, b8, b8) }, errBuffer, 0},
+		{"alltoall", func(c Comm) error { return alltoallBruck(c, b16, b24) }, errBuffer, 0},
+		{"gather root buffer", func(c Comm) error { return gatherBinomial(c, b8, b16, 0) }, errBuffer, 1},
+		{"scatter root buffer", func(c Comm) error { return scatterLinear(c, b16, b8, 0) }, errBuffer, 1},
+		{"reduce-scatter", func(c Comm) error { return reduceScatterBlockPairwise(c, b16, b16, f64) }, errBuffer, 0},
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,7 +150,7 @@ func TestBadArgumentsAreErrors(t *testing.T) {
 		})
 	}
 	for _, root := range []int{-1, 3} {
-		for r, err := range runWorld(t, 3, func(c Comm) error { return BcastScatterAllgather(c, b8, root) }) {
+		for r, err := range runWorld(t, 3, func(c Comm) error { return bcastScatterAllgather(c, b8, root) }) {
 			if err == nil || !strings.Contains(err.Error(), "root") {
 				t.Errorf("root %d, rank %d: %v", root, r, err)
 			}

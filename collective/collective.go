@@ -11,7 +11,7 @@
 // including zero and counts not divisible by the number of ranks. Reductions combine operands
 // in rank order (the part of lower ranks on the left), so a non-commutative user function sees
 // rank order, and every rank of an Allreduce gets the same bits. An Engine picks the algorithm
-// per call from a Table (see table.go), which the environment can override.
+// per call from a decision table (see table.go), which the environment can override.
 package collective
 
 import (
@@ -48,9 +48,9 @@ type Request interface {
 	Wait() (int, error)
 }
 
-// ErrBuffer reports buffers whose lengths do not fit the operation (comm checks its callers'
+// errBuffer reports buffers whose lengths do not fit the operation (comm checks its callers'
 // buffers before it gets here, with its own ErrBuffer; this one guards direct callers).
-var ErrBuffer = errors.New("collective: buffer sizes do not fit the operation")
+var errBuffer = errors.New("collective: buffer sizes do not fit the operation")
 
 // Tags of the algorithms' messages. Collectives on one communicator run one at a time and in
 // the same order on every rank, and messages between a pair are not reordered, so a tag per
@@ -66,7 +66,7 @@ const (
 	tagAlltoall
 	tagScan
 	tagReduceScatter
-	tagBcastRing // the allgather phase of BcastScatterAllgather
+	tagBcastRing // the allgather phase of bcastScatterAllgather
 	tagCheck     // Verify's exchange (GORUN_CHECK)
 )
 
@@ -129,9 +129,9 @@ func joinWait(err error, reqs []Request) error {
 	return errors.Join(err, waitAll(reqs))
 }
 
-// bufErr formats an ErrBuffer error.
+// bufErr formats an errBuffer error.
 func bufErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrBuffer}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{errBuffer}, args...)...)
 }
 
 // checkRoot reports a root outside the communicator.

@@ -14,7 +14,7 @@ func TestBarrierAndBcastEverySize(t *testing.T) {
 		for root := 0; root < n; root++ {
 			t.Run(fmt.Sprintf("n%d/root%d", n, root), func(t *testing.T) {
 				runRanks(t, n, func(c Comm) error {
-					if err := Barrier(c); err != nil {
+					if err := barrier(c); err != nil {
 						return err
 					}
 					buf := make([]byte, 1000)
@@ -23,7 +23,7 @@ func TestBarrierAndBcastEverySize(t *testing.T) {
 							buf[i] = byte(i + root)
 						}
 					}
-					if err := BcastBinomial(c, buf, root); err != nil {
+					if err := bcastBinomial(c, buf, root); err != nil {
 						return err
 					}
 					for i := range buf {
@@ -49,11 +49,11 @@ func TestAllreduceRecursiveDoubling(t *testing.T) {
 						send[i] = 1.0/float64(c.Rank()+1) + float64(i)*1e-3
 					}
 					recv := make([]float64, count)
-					r, err := NewReducer(Sum, Float64, 8)
+					r, err := NewReducer(Sum, kindFloat64, 8)
 					if err != nil {
 						return err
 					}
-					if err := AllreduceRecursiveDoubling(c, view.Bytes(send), view.Bytes(recv), r); err != nil {
+					if err := allreduceRecursiveDoubling(c, view.Bytes(send), view.Bytes(recv), r); err != nil {
 						return err
 					}
 					results[c.Rank()] = recv
@@ -82,9 +82,9 @@ func TestAllreduceNonCommutativeFuncSeesRankOrder(t *testing.T) {
 	// String concatenation of one digit per rank, encoded as an int64 in base 16: the result
 	// must list the ranks in order whatever the algorithm, and be the same bits everywhere.
 	algos := map[string]func(Comm, []byte, []byte, Reducer) error{
-		"recursive_doubling": AllreduceRecursiveDoubling,
-		"rabenseifner":       AllreduceRabenseifner,
-		"ring":               AllreduceRing,
+		"recursive_doubling": allreduceRecursiveDoubling,
+		"rabenseifner":       allreduceRabenseifner,
+		"ring":               allreduceRing,
 	}
 	for name, allreduce := range algos {
 		for n := 1; n <= 9; n++ {
@@ -146,13 +146,13 @@ func TestOpChecks(t *testing.T) {
 		kind Kind
 		ok   bool
 	}{
-		{Sum, Float64, true}, {Band, Float64, false}, {Band, Int32, true}, {Min, Complex128, false},
-		{Prod, Complex64, true}, {Lor, Uint8, true}, {Sum, KindInvalid, false}, {OpInvalid, Int32, false},
+		{Sum, kindFloat64, true}, {Band, kindFloat64, false}, {Band, kindInt32, true}, {Min, kindComplex128, false},
+		{Prod, kindComplex64, true}, {Lor, kindUint8, true}, {Sum, kindInvalid, false}, {opInvalid, kindInt32, false},
 	}
 	for _, tc := range cases {
-		err := Check(tc.op, tc.kind)
+		err := checkOp(tc.op, tc.kind)
 		if (err == nil) != tc.ok {
-			t.Errorf("Check(%v, %v) = %v", tc.op, tc.kind, err)
+			t.Errorf("checkOp(%v, %v) = %v", tc.op, tc.kind, err)
 		}
 	}
 }

@@ -6,25 +6,30 @@ import (
 	"strconv"
 )
 
-// Engine runs each collective with the algorithm its Table picks for the message size and
-// communicator size, unless the environment forces one. It holds no state that changes after
+// Engine runs each collective with the algorithm its decision table picks for the message size
+// and communicator size, unless the environment forces one. It holds no state that changes after
 // NewEngine, so it is safe for concurrent use.
 type Engine struct {
-	table  Table
-	forced [numColls]Algo // "" where the table decides
+	table  decisionTable
+	forced [numColls]algorithm // "" where the table decides
 	check  bool
 }
 
-// NewEngine returns an Engine over table, with the overrides the environment gives (getenv;
-// os.Getenv when nil):
+// NewEngine returns an Engine over the built-in decision table (table.go), with the overrides
+// the environment gives (getenv; os.Getenv when nil):
 //
-//	GORUN_<OP>_ALGO=name   force an algorithm, e.g. GORUN_ALLREDUCE_ALGO=ring (see Algos;
+//	GORUN_<OP>_ALGO=name   force an algorithm, e.g. GORUN_ALLREDUCE_ALGO=ring (see algos;
 //	                       OP is BARRIER, BCAST, REDUCE, ALLREDUCE, GATHER, SCATTER, ALLGATHER,
 //	                       ALLTOALL, REDUCE_SCATTER or SCAN); "" or "auto": the table decides
 //	GORUN_CHECK=1          check every collective's arguments across ranks (see Verify)
 //
 // An unknown name is an error, so a typo in a benchmark's setting cannot go unnoticed.
-func NewEngine(table Table, getenv func(string) string) (*Engine, error) {
+func NewEngine(getenv func(string) string) (*Engine, error) {
+	return newEngine(defaultTable(), getenv)
+}
+
+// newEngine is NewEngine over another decision table.
+func newEngine(table decisionTable, getenv func(string) string) (*Engine, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -33,14 +38,14 @@ func NewEngine(table Table, getenv func(string) string) (*Engine, error) {
 	}
 	e := &Engine{table: table}
 	for c := range numColls {
-		v := getenv(c.EnvVar())
+		v := getenv(c.envVar())
 		if v == "" || v == "auto" {
 			continue
 		}
-		if !validAlgo(c, Algo(v)) {
-			return nil, fmt.Errorf("%s=%q: want auto or one of %v", c.EnvVar(), v, algos[c])
+		if !validAlgo(c, algorithm(v)) {
+			return nil, fmt.Errorf("%s=%q: want auto or one of %v", c.envVar(), v, algos[c])
 		}
-		e.forced[c] = Algo(v)
+		e.forced[c] = algorithm(v)
 	}
 	if v := getenv("GORUN_CHECK"); v != "" {
 		on, err := strconv.ParseBool(v)
@@ -55,9 +60,9 @@ func NewEngine(table Table, getenv func(string) string) (*Engine, error) {
 // Checking reports whether collectives should Verify their arguments first (GORUN_CHECK=1).
 func (e *Engine) Checking() bool { return e.check }
 
-// Choose returns the algorithm that runs c on a communicator of the given size for a message
-// of the given size (as Table defines it).
-func (e *Engine) Choose(c Coll, ranks, bytes int) Algo {
+// choose returns the algorithm that runs c on a communicator of the given size for a message
+// of the given size (as decisionTable defines it).
+func (e *Engine) choose(c Coll, ranks, bytes int) algorithm {
 	if a := e.forced[c]; a != "" {
 		return a
 	}
@@ -78,7 +83,7 @@ func (e *Engine) Barrier(c Comm) error {
 		}
 		return e.hierBarrier(na, n)
 	}
-	return Barrier(c)
+	return barrier(c)
 }
 
 // Bcast broadcasts buf from root.
@@ -87,77 +92,77 @@ func (e *Engine) Bcast(c Comm, buf []byte, root int) error {
 		switch {
 		case na.Nodes() > 1:
 			return e.hierBcast(c, na, n, buf, root)
-		case len(buf) >= nodeBcastMin || e.forced[CollBcast] == AlgoShm:
-			return NodeBcast(n, buf, root)
+		case len(buf) >= nodeBcastMin || e.forced[CollBcast] == algoShm:
+			return nodeBcast(n, buf, root)
 		}
 	}
-	if e.Choose(CollBcast, c.Size(), len(buf)) == AlgoScatterAllgather {
-		return BcastScatterAllgather(c, buf, root)
+	if e.choose(CollBcast, c.Size(), len(buf)) == algoScatterAllgather {
+		return bcastScatterAllgather(c, buf, root)
 	}
-	return BcastBinomial(c, buf, root)
+	return bcastBinomial(c, buf, root)
 }
 
 // Reduce reduces send into recv at root.
 func (e *Engine) Reduce(c Comm, send, recv []byte, r Reducer, root int) error {
 	if na, n := e.aware(c, CollReduce); n != nil {
 		if na.Nodes() == 1 {
-			return NodeReduce(n, send, recv, r, root)
+			return nodeReduce(n, send, recv, r, root)
 		}
 		if r.Commutative {
 			return e.hierReduce(c, na, n, send, recv, r, root)
 		}
 	}
-	return ReduceBinomial(c, send, recv, r, root)
+	return reduceBinomial(c, send, recv, r, root)
 }
 
 // Allreduce reduces send into recv on every rank.
 func (e *Engine) Allreduce(c Comm, send, recv []byte, r Reducer) error {
 	if na, n := e.aware(c, CollAllreduce); n != nil {
 		if na.Nodes() == 1 {
-			return NodeAllreduce(n, send, recv, r)
+			return nodeAllreduce(n, send, recv, r)
 		}
 		if r.Commutative {
 			return e.hierAllreduce(na, n, send, recv, r)
 		}
 	}
-	switch e.Choose(CollAllreduce, c.Size(), len(send)) {
-	case AlgoRabenseifner:
-		return AllreduceRabenseifner(c, send, recv, r)
-	case AlgoRing:
-		return AllreduceRing(c, send, recv, r)
+	switch e.choose(CollAllreduce, c.Size(), len(send)) {
+	case algoRabenseifner:
+		return allreduceRabenseifner(c, send, recv, r)
+	case algoRing:
+		return allreduceRing(c, send, recv, r)
 	}
-	return AllreduceRecursiveDoubling(c, send, recv, r)
+	return allreduceRecursiveDoubling(c, send, recv, r)
 }
 
 // Gather collects every rank's send into recv at root.
 func (e *Engine) Gather(c Comm, send, recv []byte, root int) error {
 	if na, n := e.aware(c, CollGather); n != nil && na.Nodes() == 1 {
-		return NodeGather(n, send, recv, root)
+		return nodeGather(n, send, recv, root)
 	}
-	if e.Choose(CollGather, c.Size(), c.Size()*len(send)) == AlgoLinear {
-		return GatherLinear(c, send, recv, root)
+	if e.choose(CollGather, c.Size(), c.Size()*len(send)) == algoLinear {
+		return gatherLinear(c, send, recv, root)
 	}
-	return GatherBinomial(c, send, recv, root)
+	return gatherBinomial(c, send, recv, root)
 }
 
 // Scatter hands block i of send at root to rank i's recv.
 func (e *Engine) Scatter(c Comm, send, recv []byte, root int) error {
 	if na, n := e.aware(c, CollScatter); n != nil && na.Nodes() == 1 && n.HalfSize() >= n.Size() {
-		return NodeScatter(n, send, recv, root)
+		return nodeScatter(n, send, recv, root)
 	}
-	if e.Choose(CollScatter, c.Size(), c.Size()*len(recv)) == AlgoLinear {
-		return ScatterLinear(c, send, recv, root)
+	if e.choose(CollScatter, c.Size(), c.Size()*len(recv)) == algoLinear {
+		return scatterLinear(c, send, recv, root)
 	}
-	return ScatterBinomial(c, send, recv, root)
+	return scatterBinomial(c, send, recv, root)
 }
 
 // Allgather leaves every rank's send, in rank order, in recv on every rank.
 func (e *Engine) Allgather(c Comm, send, recv []byte) error {
 	if na, n := e.aware(c, CollAllgather); n != nil && na.Nodes() == 1 {
-		return NodeAllgather(n, send, recv)
+		return nodeAllgather(n, send, recv)
 	}
-	if e.Choose(CollAllgather, c.Size(), c.Size()*len(send)) == AlgoBruck {
-		return AllgatherBruck(c, send, recv)
+	if e.choose(CollAllgather, c.Size(), c.Size()*len(send)) == algoBruck {
+		return allgatherBruck(c, send, recv)
 	}
 	return AllgatherRing(c, send, recv)
 }
@@ -165,26 +170,26 @@ func (e *Engine) Allgather(c Comm, send, recv []byte) error {
 // Alltoall sends block j of send to rank j; block i of recv comes from rank i.
 func (e *Engine) Alltoall(c Comm, send, recv []byte) error {
 	if na, n := e.aware(c, CollAlltoall); n != nil && na.Nodes() == 1 && n.HalfSize() >= n.Size() {
-		return NodeAlltoall(n, send, recv)
+		return nodeAlltoall(n, send, recv)
 	}
-	switch e.Choose(CollAlltoall, c.Size(), len(send)/c.Size()) {
-	case AlgoBruck:
-		return AlltoallBruck(c, send, recv)
-	case AlgoLinear:
-		return AlltoallLinear(c, send, recv)
+	switch e.choose(CollAlltoall, c.Size(), len(send)/c.Size()) {
+	case algoBruck:
+		return alltoallBruck(c, send, recv)
+	case algoLinear:
+		return alltoallLinear(c, send, recv)
 	}
-	return AlltoallPairwise(c, send, recv)
+	return alltoallPairwise(c, send, recv)
 }
 
 // ReduceScatterBlock leaves in rank i's recv the reduction of every rank's block i of send.
 func (e *Engine) ReduceScatterBlock(c Comm, send, recv []byte, r Reducer) error {
-	if e.Choose(CollReduceScatter, c.Size(), len(send)) == AlgoPairwise {
-		return ReduceScatterBlockPairwise(c, send, recv, r)
+	if e.choose(CollReduceScatter, c.Size(), len(send)) == algoPairwise {
+		return reduceScatterBlockPairwise(c, send, recv, r)
 	}
-	return ReduceScatterBlockHalving(c, send, recv, r)
+	return reduceScatterBlockHalving(c, send, recv, r)
 }
 
 // Scan leaves in recv at rank i the reduction of send over ranks 0…i.
 func (e *Engine) Scan(c Comm, send, recv []byte, r Reducer) error {
-	return ScanRecursiveDoubling(c, send, recv, r)
+	return scanRecursiveDoubling(c, send, recv, r)
 }

@@ -24,10 +24,10 @@ func subtree(vr, n int) int {
 	return min(vr&-vr, n-vr)
 }
 
-// GatherBinomial collects every rank's send (b bytes) into recv at root (n·b bytes) along a
+// gatherBinomial collects every rank's send (b bytes) into recv at root (n·b bytes) along a
 // binomial tree: ceil(log2 n) steps, each rank forwarding the blocks of its whole subtree in
 // one message. Best for small blocks; large ones are forwarded up to log2(n) times.
-func GatherBinomial(c Comm, send, recv []byte, root int) error {
+func gatherBinomial(c Comm, send, recv []byte, root int) error {
 	b := len(send)
 	if err := checkRooted(c, b, recv, root); err != nil {
 		return err
@@ -68,10 +68,10 @@ func GatherBinomial(c Comm, send, recv []byte, root int) error {
 	return nil
 }
 
-// GatherLinear collects every rank's send into recv at root with one message per rank, all
+// gatherLinear collects every rank's send into recv at root with one message per rank, all
 // receives posted at once: each block crosses one link once, so it suits large blocks, but
 // the root takes n-1 messages in turn.
-func GatherLinear(c Comm, send, recv []byte, root int) error {
+func gatherLinear(c Comm, send, recv []byte, root int) error {
 	b := len(send)
 	if err := checkRooted(c, b, recv, root); err != nil {
 		return err
@@ -93,10 +93,10 @@ func GatherLinear(c Comm, send, recv []byte, root int) error {
 	return waitAll(reqs)
 }
 
-// ScatterBinomial hands block i of send at root (n·b bytes) to rank i's recv (b bytes) along
+// scatterBinomial hands block i of send at root (n·b bytes) to rank i's recv (b bytes) along
 // a binomial tree: each rank receives the blocks of its whole subtree from its parent, keeps
 // its own and passes the rest down, the farthest subtree first.
-func ScatterBinomial(c Comm, send, recv []byte, root int) error {
+func scatterBinomial(c Comm, send, recv []byte, root int) error {
 	b := len(recv)
 	if err := checkRooted(c, b, send, root); err != nil {
 		return err
@@ -145,9 +145,9 @@ func ScatterBinomial(c Comm, send, recv []byte, root int) error {
 	return nil
 }
 
-// ScatterLinear hands block i of send at root to rank i with one message per rank, all sends
+// scatterLinear hands block i of send at root to rank i with one message per rank, all sends
 // in flight at once: each block crosses one link once.
-func ScatterLinear(c Comm, send, recv []byte, root int) error {
+func scatterLinear(c Comm, send, recv []byte, root int) error {
 	b := len(recv)
 	if err := checkRooted(c, b, send, root); err != nil {
 		return err

@@ -21,14 +21,14 @@ type NodeAware interface {
 	Leaders() (Comm, error)
 }
 
-// AlgoShm names the node-aware algorithms, which the engine uses whenever a communicator
+// algoShm names the node-aware algorithms, which the engine uses whenever a communicator
 // offers them, unless the environment forces another algorithm.
-const AlgoShm Algo = "shm"
+const algoShm algorithm = "shm"
 
 // aware returns c's node awareness and its node's shared memory if the node-aware algorithm
 // should run coll: the environment does not force another algorithm, and c offers one.
 func (e *Engine) aware(c Comm, coll Coll) (NodeAware, Node) {
-	if f := e.forced[coll]; f != "" && f != AlgoShm {
+	if f := e.forced[coll]; f != "" && f != algoShm {
 		return nil, nil
 	}
 	na, ok := c.(NodeAware)
@@ -52,7 +52,7 @@ func (e *Engine) hierBarrier(na NodeAware, n Node) error {
 		return err
 	}
 	if leaders != nil {
-		if err := Barrier(leaders); err != nil {
+		if err := barrier(leaders); err != nil {
 			return err
 		}
 	}
@@ -84,7 +84,7 @@ func (e *Engine) hierBcast(c Comm, na NodeAware, n Node, buf []byte, root int) e
 			return err
 		}
 	}
-	return NodeBcast(n, buf, 0)
+	return nodeBcast(n, buf, 0)
 }
 
 // hierAllreduce: reduce in the node to its leader, allreduce among the leaders, broadcast in
@@ -94,7 +94,7 @@ func (e *Engine) hierAllreduce(na NodeAware, n Node, send, recv []byte, r Reduce
 	if err != nil {
 		return err
 	}
-	if err := NodeReduce(n, send, recv, r, 0); err != nil {
+	if err := nodeReduce(n, send, recv, r, 0); err != nil {
 		return err
 	}
 	if leaders != nil {
@@ -102,7 +102,7 @@ func (e *Engine) hierAllreduce(na NodeAware, n Node, send, recv []byte, r Reduce
 			return err
 		}
 	}
-	return NodeBcast(n, recv, 0)
+	return nodeBcast(n, recv, 0)
 }
 
 // hierReduce: reduce in every node to its leader, among the leaders to the root's leader,
@@ -124,7 +124,7 @@ func (e *Engine) hierReduce(c Comm, na NodeAware, n Node, send, recv []byte, r R
 			defer release(out)
 		}
 	}
-	if err := NodeReduce(n, send, part, r, 0); err != nil {
+	if err := nodeReduce(n, send, part, r, 0); err != nil {
 		return err
 	}
 	if leaders != nil {

@@ -9,22 +9,22 @@ import (
 type Kind uint8
 
 const (
-	KindInvalid Kind = iota
-	Int8
-	Int16
-	Int32
-	Int64
-	Int
-	Uint8
-	Uint16
-	Uint32
-	Uint64
-	Uint
-	Uintptr
-	Float32
-	Float64
-	Complex64
-	Complex128
+	kindInvalid Kind = iota
+	kindInt8
+	kindInt16
+	kindInt32
+	kindInt64
+	kindInt
+	kindUint8
+	kindUint16
+	kindUint32
+	kindUint64
+	kindUint
+	kindUintptr
+	kindFloat32
+	kindFloat64
+	kindComplex64
+	kindComplex128
 )
 
 var kindNames = [...]string{"invalid", "int8", "int16", "int32", "int64", "int", "uint8", "uint16",
@@ -38,27 +38,27 @@ func (k Kind) String() string {
 }
 
 var kindOfReflect = map[reflect.Kind]Kind{
-	reflect.Int8: Int8, reflect.Int16: Int16, reflect.Int32: Int32, reflect.Int64: Int64,
-	reflect.Int: Int, reflect.Uint8: Uint8, reflect.Uint16: Uint16, reflect.Uint32: Uint32,
-	reflect.Uint64: Uint64, reflect.Uint: Uint, reflect.Uintptr: Uintptr,
-	reflect.Float32: Float32, reflect.Float64: Float64,
-	reflect.Complex64: Complex64, reflect.Complex128: Complex128,
+	reflect.Int8: kindInt8, reflect.Int16: kindInt16, reflect.Int32: kindInt32, reflect.Int64: kindInt64,
+	reflect.Int: kindInt, reflect.Uint8: kindUint8, reflect.Uint16: kindUint16, reflect.Uint32: kindUint32,
+	reflect.Uint64: kindUint64, reflect.Uint: kindUint, reflect.Uintptr: kindUintptr,
+	reflect.Float32: kindFloat32, reflect.Float64: kindFloat64,
+	reflect.Complex64: kindComplex64, reflect.Complex128: kindComplex128,
 }
 
-// KindOf returns the Kind of T's underlying type (type Celsius float64 → Float64), or
-// KindInvalid if it is not a numeric basic type.
+// KindOf returns the Kind of T's underlying type (type Celsius float64 → float64), or
+// kindInvalid if it is not a numeric basic type.
 func KindOf[T any]() Kind {
 	return kindOfReflect[reflect.TypeFor[T]().Kind()]
 }
 
-func (k Kind) isInteger() bool { return k >= Int8 && k <= Uintptr }
-func (k Kind) isFloat() bool   { return k == Float32 || k == Float64 }
-func (k Kind) isComplex() bool { return k == Complex64 || k == Complex128 }
+func (k Kind) isInteger() bool { return k >= kindInt8 && k <= kindUintptr }
+func (k Kind) isFloat() bool   { return k == kindFloat32 || k == kindFloat64 }
+func (k Kind) isComplex() bool { return k == kindComplex64 || k == kindComplex128 }
 
 var kindSizes = [...]int{0, 1, 2, 4, 8, 8, 1, 2, 4, 8, 8, 8, 4, 8, 8, 16}
 
-// Size is the size of one element of kind in bytes (0 for KindInvalid).
-func (k Kind) Size() int {
+// size is the size of one element of kind in bytes (0 for kindInvalid).
+func (k Kind) size() int {
 	if int(k) < len(kindSizes) {
 		return kindSizes[k]
 	}

@@ -18,10 +18,10 @@ var matrixCounts = []int{0, 1, 7, 1000}
 
 // forcedEngine returns an Engine whose environment sets coll's algorithm to algo ("auto":
 // the default table).
-func forcedEngine(t testing.TB, coll Coll, algo Algo) *Engine {
+func forcedEngine(t testing.TB, coll Coll, algo algorithm) *Engine {
 	t.Helper()
-	e, err := NewEngine(DefaultTable(), func(k string) string {
-		if k == coll.EnvVar() {
+	e, err := newEngine(defaultTable(), func(k string) string {
+		if k == coll.envVar() {
 			return string(algo)
 		}
 		return ""
@@ -95,7 +95,7 @@ func makeStep(e *Engine, coll Coll, ec elemCase, op Op, count, root, seed int) s
 
 func TestReferenceMatrix(t *testing.T) {
 	for coll := CollBcast; coll < numColls; coll++ {
-		for _, algo := range Algos(coll) {
+		for _, algo := range algosOf(coll) {
 			e := forcedEngine(t, coll, algo)
 			for n := 1; n <= 9; n++ {
 				t.Run(fmt.Sprintf("%v/%v/n%d", coll, algo, n), func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestLargeCounts(t *testing.T) {
 	const big = 1 << 20 / 8
 	f64, i32 := elemCases[3], elemCases[0]
 	for _, coll := range []Coll{CollAllreduce, CollBcast, CollAllgather} {
-		for _, algo := range append([]Algo{"auto"}, Algos(coll)...) {
+		for _, algo := range append([]algorithm{"auto"}, algosOf(coll)...) {
 			e := forcedEngine(t, coll, algo)
 			for n := 1; n <= 9; n++ {
 				t.Run(fmt.Sprintf("%v/%v/n%d", coll, algo, n), func(t *testing.T) {
@@ -123,7 +123,7 @@ func TestLargeCounts(t *testing.T) {
 					switch coll {
 					case CollAllreduce:
 						steps = []step{allreduceStep(e, f64, Sum, big, 1, false), allreduceStep(e, i32, Bxor, big, 2, true),
-							allreduceStep(e, concatElem, OpInvalid, big/2, 3, false)}
+							allreduceStep(e, concatElem, opInvalid, big/2, 3, false)}
 					case CollBcast:
 						steps = []step{bcastStep(e, f64, big, 0, 1), bcastStep(e, f64, big+3, n-1, 2)}
 					case CollAllgather:
@@ -144,7 +144,7 @@ func TestLargeCounts(t *testing.T) {
 				scatterStep(e, f64, big/n, n-1, 3),
 				alltoallStep(e, f64, 8192, 4),
 				reduceScatterStep(e, f64, Max, big/n, 5),
-				reduceScatterStep(e, concatElem, OpInvalid, big/n/2, 6),
+				reduceScatterStep(e, concatElem, opInvalid, big/n/2, 6),
 				scanStep(e, f64, Sum, big, 7),
 			})
 		})
@@ -179,7 +179,7 @@ func nanFloats(ec elemCase) elemCase {
 // rank must still hold the same bits, for every algorithm, and close to the reference.
 func TestAllreduceBitwiseIdentical(t *testing.T) {
 	cases := []elemCase{randomFloats[float32](elemCases[2]), randomFloats[float64](elemCases[3]), nanFloats(elemCases[3])}
-	for _, algo := range Algos(CollAllreduce) {
+	for _, algo := range algosOf(CollAllreduce) {
 		e := forcedEngine(t, CollAllreduce, algo)
 		for n := 1; n <= 9; n++ {
 			t.Run(fmt.Sprintf("%v/n%d", algo, n), func(t *testing.T) {
@@ -208,7 +208,7 @@ func sameOnEveryRank(ec elemCase, ins, outs [][]byte) error {
 	}
 	want, got := toFloat64s(ec, refReduce(ec, Sum, ins, 0, len(ins), whole)), toFloat64s(ec, outs[0])
 	eps := 1e-12
-	if ec.kind == Float32 {
+	if ec.kind == kindFloat32 {
 		eps = 1e-5
 	}
 	bound := make([]float64, len(want)) // sum of magnitudes: the scale of the rounding error
@@ -226,7 +226,7 @@ func sameOnEveryRank(ec elemCase, ins, outs [][]byte) error {
 }
 
 func toFloat64s(ec elemCase, b []byte) []float64 {
-	if ec.kind == Float64 {
+	if ec.kind == kindFloat64 {
 		return view.As[float64](b)
 	}
 	s := view.As[float32](b)

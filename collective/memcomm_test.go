@@ -48,6 +48,11 @@ type memComm struct {
 	rank int
 }
 
+var (
+	_ Comm    = (*memComm)(nil)
+	_ Request = (*memReq)(nil)
+)
+
 func newMemWorld(n int) []*memComm {
 	w := &memWorld{ranks: make([]memQueues, n), abort: make(chan struct{})}
 	cs := make([]*memComm, n)

@@ -49,9 +49,9 @@ func chunk(total, done, limit, elem int) int {
 	return min(total-done, limit/elem*elem)
 }
 
-// NodeBcast copies buf from local rank root to every local rank: the root writes each piece
+// nodeBcast copies buf from local rank root to every local rank: the root writes each piece
 // once into its slot and every rank copies it out.
-func NodeBcast(n Node, buf []byte, root int) error {
+func nodeBcast(n Node, buf []byte, root int) error {
 	for off := 0; off < len(buf); {
 		c := chunk(len(buf), off, n.HalfSize(), 1)
 		n.Round()
@@ -69,20 +69,20 @@ func NodeBcast(n Node, buf []byte, root int) error {
 	return nil
 }
 
-// NodeAllreduce leaves in recv, on every local rank, the reduction of every local rank's send
+// nodeAllreduce leaves in recv, on every local rank, the reduction of every local rank's send
 // (send and recv may be the same slice).
-func NodeAllreduce(n Node, send, recv []byte, r Reducer) error {
+func nodeAllreduce(n Node, send, recv []byte, r Reducer) error {
 	if len(send) != len(recv) {
-		return fmt.Errorf("%w: allreduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
+		return fmt.Errorf("%w: allreduce of %d bytes into %d", errBuffer, len(send), len(recv))
 	}
-	return nodeReduce(n, send, recv, r, -1)
+	return nodeReduceTo(n, send, recv, r, -1)
 }
 
 // reduceSlots sets out to the rank-order reduction of bytes [lo, hi) of every slot.
 func reduceSlots(n Node, out []byte, lo, hi int, r Reducer) {
 	sharedcopy.Copy(out, n.Slot(0)[lo:hi])
 	for i := 1; i < n.Size(); i++ {
-		r.Apply(out, n.Slot(i)[lo:hi])
+		r.apply(out, n.Slot(i)[lo:hi])
 	}
 }
 
@@ -107,7 +107,7 @@ func reduceScatterInPlace(n Node, out []byte, c int, r Reducer, root int) error 
 	if lo, hi := part(me, n.Size(), c, r.Size); hi > lo {
 		acc := n.Slot(0)[lo:hi]
 		for i := 1; i < n.Size(); i++ {
-			r.Apply(acc, n.Slot(i)[lo:hi])
+			r.apply(acc, n.Slot(i)[lo:hi])
 		}
 	}
 	if err := n.Phase(); err != nil {
@@ -119,20 +119,20 @@ func reduceScatterInPlace(n Node, out []byte, c int, r Reducer, root int) error 
 	return nil
 }
 
-// NodeReduce leaves in recv at local rank root the reduction of every local rank's send.
-func NodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
+// nodeReduce leaves in recv at local rank root the reduction of every local rank's send.
+func nodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
 	if n.Rank() == root && len(recv) != len(send) {
-		return fmt.Errorf("%w: reduce of %d bytes into %d", ErrBuffer, len(send), len(recv))
+		return fmt.Errorf("%w: reduce of %d bytes into %d", errBuffer, len(send), len(recv))
 	}
-	return nodeReduce(n, send, recv, r, root)
+	return nodeReduceTo(n, send, recv, r, root)
 }
 
-// nodeReduce is NodeReduce, and with root < 0 NodeAllreduce. Small messages: every rank that
+// nodeReduceTo is nodeReduce, and with root < 0 nodeAllreduce. Small messages: every rank that
 // gets the result combines all slots, in rank order. Large ones: each rank combines its own
 // part of everybody's data in place in slot 0 (reduceScatterInPlace), then the ranks that get
 // the result copy it out. Either way each element of the result is combined in rank order,
 // the same way on every rank, so all get the same bits.
-func nodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
+func nodeReduceTo(n Node, send, recv []byte, r Reducer, root int) error {
 	small := len(send) <= nodeSmallReduce
 	gets := root < 0 || n.Rank() == root
 	for off := 0; off < len(send); {
@@ -158,22 +158,18 @@ func nodeReduce(n Node, send, recv []byte, r Reducer, root int) error {
 	return nil
 }
 
-// NodeAllgather leaves in recv, on every local rank, every local rank's send in rank order.
-func NodeAllgather(n Node, send, recv []byte) error {
+// nodeAllgather leaves in recv, on every local rank, every local rank's send in rank order.
+func nodeAllgather(n Node, send, recv []byte) error {
 	return nodeGather(n, send, recv, -1)
 }
 
-// NodeGather leaves in recv at local rank root every local rank's send in rank order.
-func NodeGather(n Node, send, recv []byte, root int) error {
-	return nodeGather(n, send, recv, root)
-}
-
-// nodeGather: each rank writes its block (piece by piece), and every rank (root < 0) or only
-// the root copies all blocks out.
+// nodeGather leaves in recv at local rank root every local rank's send in rank order (with
+// root < 0 at every local rank: nodeAllgather). Each rank writes its block (piece by piece),
+// and every rank that gets the result copies all blocks out.
 func nodeGather(n Node, send, recv []byte, root int) error {
 	b := len(send)
 	if (root < 0 || n.Rank() == root) && len(recv) != b*n.Size() {
-		return fmt.Errorf("%w: gather of %d-byte blocks from %d ranks into %d bytes", ErrBuffer, b, n.Size(), len(recv))
+		return fmt.Errorf("%w: gather of %d-byte blocks from %d ranks into %d bytes", errBuffer, b, n.Size(), len(recv))
 	}
 	for off := 0; off < b; {
 		c := chunk(b, off, n.HalfSize(), 1)
@@ -192,15 +188,15 @@ func nodeGather(n Node, send, recv []byte, root int) error {
 	return nil
 }
 
-// NodeScatter gives every local rank its block of send at local rank root.
-func NodeScatter(n Node, send, recv []byte, root int) error {
+// nodeScatter gives every local rank its block of send at local rank root.
+func nodeScatter(n Node, send, recv []byte, root int) error {
 	b, size := len(recv), n.Size()
 	if n.Rank() == root && len(send) != b*size {
-		return fmt.Errorf("%w: scatter of %d bytes to %d ranks of %d bytes", ErrBuffer, len(send), size, b)
+		return fmt.Errorf("%w: scatter of %d bytes to %d ranks of %d bytes", errBuffer, len(send), size, b)
 	}
 	per := n.HalfSize() / size // each round carries a piece of every block
 	if per == 0 && b > 0 {
-		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", ErrBuffer, size, n.HalfSize())
+		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", errBuffer, size, n.HalfSize())
 	}
 	for off := 0; off < b; {
 		c := chunk(b, off, per, 1)
@@ -221,16 +217,16 @@ func NodeScatter(n Node, send, recv []byte, root int) error {
 	return nil
 }
 
-// NodeAlltoall: block i of recv comes from local rank i's block for this rank.
-func NodeAlltoall(n Node, send, recv []byte) error {
+// nodeAlltoall: block i of recv comes from local rank i's block for this rank.
+func nodeAlltoall(n Node, send, recv []byte) error {
 	size := n.Size()
 	if len(send) != len(recv) || len(send)%size != 0 {
-		return fmt.Errorf("%w: alltoall of %d bytes into %d among %d ranks", ErrBuffer, len(send), len(recv), size)
+		return fmt.Errorf("%w: alltoall of %d bytes into %d among %d ranks", errBuffer, len(send), len(recv), size)
 	}
 	b := len(send) / size
 	per := n.HalfSize() / size
 	if per == 0 && b > 0 {
-		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", ErrBuffer, size, n.HalfSize())
+		return fmt.Errorf("%w: %d ranks do not fit a %d-byte slot", errBuffer, size, n.HalfSize())
 	}
 	me := n.Rank()
 	for off := 0; off < b; {

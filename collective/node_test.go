@@ -64,6 +64,15 @@ type awareComm struct {
 	lead    Comm  // the leaders' communicator, at a leader
 }
 
+// The engine finds NodeAware by a run-time type assertion (Engine.aware): without this check a
+// method of awareComm that drifted from the interface would quietly send every node-aware
+// test down the point-to-point algorithms.
+var (
+	_ NodeAware = (*awareComm)(nil)
+	_ Comm      = (*awareComm)(nil)
+	_ Node      = (*memNode)(nil)
+)
+
 func (a *awareComm) Node() Node             { return a.node }
 func (a *awareComm) Nodes() int             { return len(a.leaders) }
 func (a *awareComm) NodeOf(r int) int       { return a.layout[r] }
@@ -127,7 +136,7 @@ func TestNodeAwareMatrix(t *testing.T) {
 		for li, layout := range nodeLayouts(n) {
 			for _, coll := range colls {
 				t.Run(fmt.Sprintf("n%d/layout%d/%v", n, li, coll), func(t *testing.T) {
-					e := forcedEngine(t, coll, AlgoShm)
+					e := forcedEngine(t, coll, algoShm)
 					runStepsOn(t, n, nodeWrap(layout, 256), matrixSteps(e, coll, n))
 				})
 			}
@@ -140,7 +149,7 @@ func TestNodeAwareMatrix(t *testing.T) {
 func TestNodeAwareLargeCounts(t *testing.T) {
 	for _, layout := range [][]int{{0, 0, 0, 0}, {0, 0, 1, 1, 1}} {
 		n := len(layout)
-		e := forcedEngine(t, CollAllreduce, AlgoShm)
+		e := forcedEngine(t, CollAllreduce, algoShm)
 		var steps []step
 		for i, ec := range elemCases {
 			steps = append(steps, allreduceStep(e, ec, Sum, (1<<20)/ec.size, i, i%2 == 0))
@@ -154,7 +163,7 @@ func TestNodeAwareLargeCounts(t *testing.T) {
 // TestNodeAwareBarrierSynchronizes: no rank leaves a node-aware barrier, on one node or
 // across several, before every rank has entered it.
 func TestNodeAwareBarrierSynchronizes(t *testing.T) {
-	e := forcedEngine(t, CollBarrier, AlgoShm)
+	e := forcedEngine(t, CollBarrier, algoShm)
 	for _, n := range []int{1, 2, 3, 5, 8} {
 		for _, layout := range nodeLayouts(n) {
 			var entered [5]atomic.Int32
@@ -179,7 +188,7 @@ func TestNodeAwareBarrierSynchronizes(t *testing.T) {
 // TestSmallNodeBcastGoesPointToPoint: unless forced, a broadcast on one node below
 // nodeBcastMin takes the tree (no arena phase), and one at nodeBcastMin the arena.
 func TestSmallNodeBcastGoesPointToPoint(t *testing.T) {
-	e, err := NewEngine(DefaultTable(), func(string) string { return "" })
+	e, err := newEngine(defaultTable(), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 type Op uint8
 
 const (
-	OpInvalid Op = iota
+	opInvalid Op = iota
 	Sum
 	Prod
 	Min
@@ -36,11 +36,11 @@ func (o Op) String() string {
 // min on complex numbers) or is not an operation at all.
 var ErrOp = errors.New("operation not defined on this element type")
 
-// Check reports whether op is defined on kind.
-func Check(op Op, kind Kind) error {
+// checkOp reports whether op is defined on kind.
+func checkOp(op Op, kind Kind) error {
 	ok := false
 	switch {
-	case kind == KindInvalid:
+	case kind == kindInvalid:
 	case op == Sum || op == Prod:
 		ok = true
 	case op == Min || op == Max:
@@ -71,7 +71,7 @@ type Reducer struct {
 
 // NewReducer returns the Reducer for a predefined op on kind with elements of size bytes.
 func NewReducer(op Op, kind Kind, size int) (Reducer, error) {
-	if err := Check(op, kind); err != nil {
+	if err := checkOp(op, kind); err != nil {
 		return Reducer{}, err
 	}
 	return Reducer{Op: op, Kind: kind, Size: size, Commutative: true}, nil
@@ -86,10 +86,10 @@ func (r Reducer) check() error {
 	if r.Func != nil {
 		return nil
 	}
-	if err := Check(r.Op, r.Kind); err != nil {
+	if err := checkOp(r.Op, r.Kind); err != nil {
 		return err
 	}
-	if r.Kind.Size() != r.Size {
+	if r.Kind.size() != r.Size {
 		return fmt.Errorf("%w: %v elements of %d bytes", ErrOp, r.Kind, r.Size)
 	}
 	return nil
@@ -107,8 +107,8 @@ func checkReduce(send, recv []byte, r Reducer) error {
 	return nil
 }
 
-// Apply computes inout = inout ⊕ in. len(in) must be at least len(inout).
-func (r Reducer) Apply(inout, in []byte) {
+// apply computes inout = inout ⊕ in. len(in) must be at least len(inout).
+func (r Reducer) apply(inout, in []byte) {
 	if len(inout) == 0 {
 		return
 	}
@@ -118,35 +118,35 @@ func (r Reducer) Apply(inout, in []byte) {
 		return
 	}
 	switch r.Kind {
-	case Int8:
+	case kindInt8:
 		applyInt(r.Op, view.As[int8](inout), view.As[int8](in))
-	case Int16:
+	case kindInt16:
 		applyInt(r.Op, view.As[int16](inout), view.As[int16](in))
-	case Int32:
+	case kindInt32:
 		applyInt(r.Op, view.As[int32](inout), view.As[int32](in))
-	case Int64:
+	case kindInt64:
 		applyInt(r.Op, view.As[int64](inout), view.As[int64](in))
-	case Int:
+	case kindInt:
 		applyInt(r.Op, view.As[int](inout), view.As[int](in))
-	case Uint8:
+	case kindUint8:
 		applyInt(r.Op, view.As[uint8](inout), view.As[uint8](in))
-	case Uint16:
+	case kindUint16:
 		applyInt(r.Op, view.As[uint16](inout), view.As[uint16](in))
-	case Uint32:
+	case kindUint32:
 		applyInt(r.Op, view.As[uint32](inout), view.As[uint32](in))
-	case Uint64:
+	case kindUint64:
 		applyInt(r.Op, view.As[uint64](inout), view.As[uint64](in))
-	case Uint:
+	case kindUint:
 		applyInt(r.Op, view.As[uint](inout), view.As[uint](in))
-	case Uintptr:
+	case kindUintptr:
 		applyInt(r.Op, view.As[uintptr](inout), view.As[uintptr](in))
-	case Float32:
+	case kindFloat32:
 		applyFloat(r.Op, view.As[float32](inout), view.As[float32](in))
-	case Float64:
+	case kindFloat64:
 		applyFloat(r.Op, view.As[float64](inout), view.As[float64](in))
-	case Complex64:
+	case kindComplex64:
 		applyComplex(r.Op, view.As[complex64](inout), view.As[complex64](in))
-	case Complex128:
+	case kindComplex128:
 		applyComplex(r.Op, view.As[complex128](inout), view.As[complex128](in))
 	}
 }

@@ -1,20 +1,20 @@
 package collective
 
-// AllreduceRabenseifner leaves in recv the reduction of every rank's send (send and recv may
+// allreduceRabenseifner leaves in recv the reduction of every rank's send (send and recv may
 // be the same slice): a reduce-scatter by recursive halving, then an allgather by recursive
 // doubling. Each rank sends and receives about 2·(p-1)/p of the buffer in 2·log2(p) steps:
 // bandwidth-optimal for large buffers, where recursive doubling moves the whole buffer
 // log2(p) times.
 //
 // A size that is not a power of two is folded first (see fold), which costs the folded pairs
-// one extra whole-buffer transfer each way; AllreduceRing avoids that.
+// one extra whole-buffer transfer each way; allreduceRing avoids that.
 //
 // The buffer is cut into p chunks of elements (some empty when the count is below p). In the
 // halving step with mask m the lower partner keeps the lower half of its chunk range; as m
 // grows from 1, the partial results a rank holds always cover an aligned run of active ranks,
 // so operands are combined in rank order, and each chunk is reduced by one rank only and then
 // copied: every rank gets the same bits.
-func AllreduceRabenseifner(c Comm, send, recv []byte, r Reducer) error {
+func allreduceRabenseifner(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduce(send, recv, r); err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 package collective
 
-// ReduceBinomial leaves in recv at root the reduction of every rank's send; recv is not used
+// reduceBinomial leaves in recv at root the reduction of every rank's send; recv is not used
 // on other ranks (it may be nil there). At the root send and recv may be the same slice.
 // Binomial tree: in ceil(log2 n) steps each rank receives the partial results of its
 // subtrees, the nearest first, and passes its own up.
@@ -8,7 +8,7 @@ package collective
 // A commutative op runs on the tree rooted at root. A non-commutative one runs on the tree
 // rooted at rank 0, whose subtrees are runs of consecutive ranks, so operands meet in rank
 // order; rank 0 then sends the result to root (one more step when root ≠ 0).
-func ReduceBinomial(c Comm, send, recv []byte, r Reducer, root int) error {
+func reduceBinomial(c Comm, send, recv []byte, r Reducer, root int) error {
 	if err := checkRoot(c, root); err != nil {
 		return err
 	}

@@ -13,13 +13,13 @@ func checkReduceScatter(c Comm, send, recv []byte, r Reducer) error {
 	return nil
 }
 
-// ReduceScatterBlockHalving runs the recursive-halving reduce-scatter of
-// AllreduceRabenseifner (log2 p steps, about n·b bytes sent per rank), with the blocks laid
+// reduceScatterBlockHalving runs the recursive-halving reduce-scatter of
+// allreduceRabenseifner (log2 p steps, about n·b bytes sent per rank), with the blocks laid
 // out so that each rank ends with its own: active rank q ends with position bitrev(q), so
 // position j holds the blocks of the rank(s) that active rank bitrev(j) stands for. It keeps
 // rank order, so any reducer works. A size that is not a power of two folds first (see fold),
 // which costs the folded pairs one extra transfer of the whole n·b.
-func ReduceScatterBlockHalving(c Comm, send, recv []byte, r Reducer) error {
+func reduceScatterBlockHalving(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduceScatter(c, send, recv, r); err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func ReduceScatterBlockHalving(c Comm, send, recv []byte, r Reducer) error {
 		pos := work[off[j]:off[j+1]]
 		if folded { // the even partner's part on the left
 			copy(pos, tmp[f.firstRank(q)*b:(f.oldRank(q)+1)*b])
-			r.Apply(pos, blocks)
+			r.apply(pos, blocks)
 		} else {
 			copy(pos, blocks)
 		}
@@ -80,17 +80,17 @@ func ReduceScatterBlockHalving(c Comm, send, recv []byte, r Reducer) error {
 	return nil
 }
 
-// ReduceScatterBlockPairwise runs n-1 exchanges: in step s each rank sends its part of block
+// reduceScatterBlockPairwise runs n-1 exchanges: in step s each rank sends its part of block
 // me+s to that rank and receives rank me-s's part of its own block. Each rank sends (n-1)·b
 // bytes, each once, with no fold for sizes that are not a power of two: suited to large
 // blocks. Parts arrive from ranks me-1, me-2, … round the ring, so it needs a commutative
-// op; with a non-commutative reducer it runs ReduceScatterBlockHalving.
-func ReduceScatterBlockPairwise(c Comm, send, recv []byte, r Reducer) error {
+// op; with a non-commutative reducer it runs reduceScatterBlockHalving.
+func reduceScatterBlockPairwise(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduceScatter(c, send, recv, r); err != nil {
 		return err
 	}
 	if !r.Commutative {
-		return ReduceScatterBlockHalving(c, send, recv, r)
+		return reduceScatterBlockHalving(c, send, recv, r)
 	}
 	n, me := c.Size(), c.Rank()
 	b := len(recv)
@@ -105,7 +105,7 @@ func ReduceScatterBlockPairwise(c Comm, send, recv []byte, r Reducer) error {
 		if _, err := c.Sendrecv(send[dst*b:(dst+1)*b], dst, tagReduceScatter, tmp, src, tagReduceScatter); err != nil {
 			return err
 		}
-		r.Apply(recv, tmp)
+		r.apply(recv, tmp)
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func (ec elemCase) newReducer(op Op) (Reducer, error) {
 // rank, and ⊕ concatenates; a result lists the ranks' digits in rank order only if every
 // combination kept rank order.
 var concatElem = elemCase{
-	name: "concat", size: 16, ops: []Op{OpInvalid},
+	name: "concat", size: 16, ops: []Op{opInvalid},
 	fill: func(b []byte, rank, seed int) {
 		for i, s := 0, view.As[digits](b); i < len(s); i++ {
 			s[i] = digits{d: int64((rank*3 + i + seed) % 16), n: 1}

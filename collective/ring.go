@@ -1,6 +1,6 @@
 package collective
 
-// AllreduceRing leaves in recv the reduction of every rank's send (send and recv may be the
+// allreduceRing leaves in recv the reduction of every rank's send (send and recv may be the
 // same slice): a ring reduce-scatter, then a ring allgather, each n-1 steps in which every
 // rank sends one chunk (1/n of the buffer) to its right neighbour and receives one from its
 // left. Every link carries the same load and no rank sits out, whatever n: bandwidth-optimal
@@ -8,14 +8,14 @@ package collective
 //
 // Chunk j is reduced along the ring from rank j+1 round to rank j, then copied to all, so
 // every rank gets the same bits. That path wraps from rank n-1 to rank 0, so it cannot keep
-// rank order: for a non-commutative reducer AllreduceRing runs AllreduceRabenseifner, which
+// rank order: for a non-commutative reducer allreduceRing runs allreduceRabenseifner, which
 // has the same bandwidth term and keeps rank order.
-func AllreduceRing(c Comm, send, recv []byte, r Reducer) error {
+func allreduceRing(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduce(send, recv, r); err != nil {
 		return err
 	}
 	if !r.Commutative {
-		return AllreduceRabenseifner(c, send, recv, r)
+		return allreduceRabenseifner(c, send, recv, r)
 	}
 	n, me := c.Size(), c.Rank()
 	if !sameSlice(send, recv) {
@@ -39,7 +39,7 @@ func AllreduceRing(c Comm, send, recv []byte, r Reducer) error {
 		if _, err := c.Sendrecv(out, right, tagAllreduce, tmp[:len(in)], left, tagAllreduce); err != nil {
 			return err
 		}
-		r.Apply(in, tmp)
+		r.apply(in, tmp)
 	}
 	// Allgather: pass complete chunks on; in step s, chunk me+1-s goes right and chunk me-s
 	// arrives from the left.

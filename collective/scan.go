@@ -1,6 +1,6 @@
 package collective
 
-// ScanRecursiveDoubling leaves in recv at rank i the reduction of send over ranks 0…i (an
+// scanRecursiveDoubling leaves in recv at rank i the reduction of send over ranks 0…i (an
 // inclusive prefix). send and recv may be the same slice. In the step with mask m each rank
 // swaps with rank me^m (if it exists) the reduction over its aligned group of m ranks;
 // ceil(log2 n) steps for any n.
@@ -8,7 +8,7 @@ package collective
 // Invariant: before the step with mask m, partial holds the reduction over the ranks of the
 // aligned group of m that contains me, and recv over those of them up to me. A partial from a
 // lower group goes on the left of both, so operands stay in rank order.
-func ScanRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
+func scanRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 	if err := checkReduce(send, recv, r); err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func ScanRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 			return err
 		}
 		if partner > me {
-			r.Apply(partial, tmp)
+			r.apply(partial, tmp)
 			continue
 		}
 		prepend(r, recv, tmp, left)
@@ -48,10 +48,10 @@ func ScanRecursiveDoubling(c Comm, send, recv []byte, r Reducer) error {
 // prepend sets mine = lower ⊕ mine, leaving lower intact (scratch is as long as mine).
 func prepend(r Reducer, mine, lower, scratch []byte) {
 	if r.Commutative {
-		r.Apply(mine, lower)
+		r.apply(mine, lower)
 		return
 	}
 	copy(scratch, lower)
-	r.Apply(scratch, mine)
+	r.apply(scratch, mine)
 	copy(mine, scratch)
 }

@@ -32,162 +32,162 @@ func (c Coll) String() string {
 	return fmt.Sprintf("coll(%d)", uint8(c))
 }
 
-// EnvVar is the environment variable that forces c's algorithm, e.g. GORUN_ALLREDUCE_ALGO.
-func (c Coll) EnvVar() string { return "GORUN_" + strings.ToUpper(c.String()) + "_ALGO" }
+// envVar is the environment variable that forces c's algorithm, e.g. GORUN_ALLREDUCE_ALGO.
+func (c Coll) envVar() string { return "GORUN_" + strings.ToUpper(c.String()) + "_ALGO" }
 
-// Algo names an algorithm, as the environment and a Table spell it.
-type Algo string
+// algorithm names an algorithm, as the environment and a decision table spell it.
+type algorithm string
 
 const (
-	AlgoDissemination     Algo = "dissemination"
-	AlgoBinomial          Algo = "binomial"
-	AlgoScatterAllgather  Algo = "scatter_allgather"
-	AlgoRecursiveDoubling Algo = "recursive_doubling"
-	AlgoRabenseifner      Algo = "rabenseifner"
-	AlgoRing              Algo = "ring"
-	AlgoLinear            Algo = "linear"
-	AlgoBruck             Algo = "bruck"
-	AlgoPairwise          Algo = "pairwise"
-	AlgoRecursiveHalving  Algo = "recursive_halving"
+	algoDissemination     algorithm = "dissemination"
+	algoBinomial          algorithm = "binomial"
+	algoScatterAllgather  algorithm = "scatter_allgather"
+	algoRecursiveDoubling algorithm = "recursive_doubling"
+	algoRabenseifner      algorithm = "rabenseifner"
+	algoRing              algorithm = "ring"
+	algoLinear            algorithm = "linear"
+	algoBruck             algorithm = "bruck"
+	algoPairwise          algorithm = "pairwise"
+	algoRecursiveHalving  algorithm = "recursive_halving"
 )
 
-// Algos lists the algorithms that implement c.
-func Algos(c Coll) []Algo {
+// algosOf lists the algorithms that implement c.
+func algosOf(c Coll) []algorithm {
 	if c >= numColls {
 		return nil
 	}
 	return algos[c]
 }
 
-var algos = [numColls][]Algo{
-	CollBarrier:       {AlgoDissemination, AlgoShm},
-	CollBcast:         {AlgoBinomial, AlgoScatterAllgather, AlgoShm},
-	CollReduce:        {AlgoBinomial, AlgoShm},
-	CollAllreduce:     {AlgoRecursiveDoubling, AlgoRabenseifner, AlgoRing, AlgoShm},
-	CollGather:        {AlgoBinomial, AlgoLinear, AlgoShm},
-	CollScatter:       {AlgoBinomial, AlgoLinear, AlgoShm},
-	CollAllgather:     {AlgoRing, AlgoBruck, AlgoShm},
-	CollAlltoall:      {AlgoPairwise, AlgoBruck, AlgoLinear, AlgoShm},
-	CollReduceScatter: {AlgoRecursiveHalving, AlgoPairwise},
-	CollScan:          {AlgoRecursiveDoubling},
+var algos = [numColls][]algorithm{
+	CollBarrier:       {algoDissemination, algoShm},
+	CollBcast:         {algoBinomial, algoScatterAllgather, algoShm},
+	CollReduce:        {algoBinomial, algoShm},
+	CollAllreduce:     {algoRecursiveDoubling, algoRabenseifner, algoRing, algoShm},
+	CollGather:        {algoBinomial, algoLinear, algoShm},
+	CollScatter:       {algoBinomial, algoLinear, algoShm},
+	CollAllgather:     {algoRing, algoBruck, algoShm},
+	CollAlltoall:      {algoPairwise, algoBruck, algoLinear, algoShm},
+	CollReduceScatter: {algoRecursiveHalving, algoPairwise},
+	CollScan:          {algoRecursiveDoubling},
 }
 
-// Rule picks Algo for the calls that meet all of its conditions; a zero condition always
-// holds. The message size is the one Table describes for the operation.
-type Rule struct {
-	Algo     Algo `json:"algo"`
-	MaxBytes int  `json:"max_bytes,omitempty"` // message size ≤ MaxBytes
-	MinRanks int  `json:"min_ranks,omitempty"` // communicator size ≥ MinRanks
-	MaxRanks int  `json:"max_ranks,omitempty"` // communicator size ≤ MaxRanks
-	NonPow2  bool `json:"non_pow2,omitempty"`  // communicator size not a power of two
+// rule picks Algo for the calls that meet all of its conditions; a zero condition always
+// holds. The message size is the one decisionTable describes for the operation.
+type rule struct {
+	Algo     algorithm `json:"algo"`
+	MaxBytes int       `json:"max_bytes,omitempty"` // message size ≤ MaxBytes
+	MinRanks int       `json:"min_ranks,omitempty"` // communicator size ≥ MinRanks
+	MaxRanks int       `json:"max_ranks,omitempty"` // communicator size ≤ MaxRanks
+	NonPow2  bool      `json:"non_pow2,omitempty"`  // communicator size not a power of two
 }
 
-func (r Rule) matches(ranks, bytes int) bool {
+func (r rule) matches(ranks, bytes int) bool {
 	return (r.MaxBytes == 0 || bytes <= r.MaxBytes) &&
 		(r.MinRanks == 0 || ranks >= r.MinRanks) &&
 		(r.MaxRanks == 0 || ranks <= r.MaxRanks) &&
 		(!r.NonPow2 || ranks&(ranks-1) != 0)
 }
 
-// Table is the decision table: for each operation, rules tried in order; the first that
+// decisionTable is the decision table: for each operation, rules tried in order; the first that
 // matches picks the algorithm, and the last must match everything. The message size a rule
 // compares is, in bytes: the buffer for Bcast, Reduce, Allreduce and Scan; the whole gathered
 // buffer (n blocks) for Gather, Scatter, Allgather and ReduceScatterBlock; one block (what one
 // pair exchanges) for Alltoall; zero for Barrier. The same call on every rank sees the same
 // sizes, so every rank picks the same algorithm.
 //
-// DefaultTable is what gorun uses until a tuning step measures the machine; a Table
-// marshals to JSON, so such a step can write its own and hand it to NewEngine.
-type Table struct {
-	Barrier       []Rule `json:"barrier"`
-	Bcast         []Rule `json:"bcast"`
-	Reduce        []Rule `json:"reduce"`
-	Allreduce     []Rule `json:"allreduce"`
-	Gather        []Rule `json:"gather"`
-	Scatter       []Rule `json:"scatter"`
-	Allgather     []Rule `json:"allgather"`
-	Alltoall      []Rule `json:"alltoall"`
-	ReduceScatter []Rule `json:"reduce_scatter"`
-	Scan          []Rule `json:"scan"`
+// defaultTable is what gorun uses until a tuning step measures the machine; a table marshals
+// to JSON, so such a step could write its own (newEngine takes any).
+type decisionTable struct {
+	Barrier       []rule `json:"barrier"`
+	Bcast         []rule `json:"bcast"`
+	Reduce        []rule `json:"reduce"`
+	Allreduce     []rule `json:"allreduce"`
+	Gather        []rule `json:"gather"`
+	Scatter       []rule `json:"scatter"`
+	Allgather     []rule `json:"allgather"`
+	Alltoall      []rule `json:"alltoall"`
+	ReduceScatter []rule `json:"reduce_scatter"`
+	Scan          []rule `json:"scan"`
 }
 
-func (t *Table) rules(c Coll) []Rule {
-	return [numColls][]Rule{t.Barrier, t.Bcast, t.Reduce, t.Allreduce, t.Gather, t.Scatter,
+func (t *decisionTable) rules(c Coll) []rule {
+	return [numColls][]rule{t.Barrier, t.Bcast, t.Reduce, t.Allreduce, t.Gather, t.Scatter,
 		t.Allgather, t.Alltoall, t.ReduceScatter, t.Scan}[c]
 }
 
-// DefaultTable returns the built-in decision table (a fresh copy).
+// defaultTable returns the built-in decision table (a fresh copy).
 //
 // The thresholds come from the usual cost model, a message costing α + s·β and a reduction
 // s·γ, with values for one node: α ≈ 1 µs per message (more when ranks outnumber cores),
 // β ≈ γ ≈ 0.1 ns per byte (10 GB/s copies), so α/β ≈ 10 KB. Latency-optimal algorithms
 // (log2 n steps, whole buffers) win below a few α/β; bandwidth-optimal ones (each byte sent
 // about twice, more steps) win above. They are first guesses to be replaced by measured ones.
-func DefaultTable() Table {
-	return Table{
-		Barrier: []Rule{{Algo: AlgoDissemination}},
+func defaultTable() decisionTable {
+	return decisionTable{
+		Barrier: []rule{{Algo: algoDissemination}},
 		// Binomial: ceil(log2 n)·(α + sβ). Scatter + ring allgather: (log2 n + n-1)·α +
 		// 2(n-1)/n·sβ. They cross at s = (n-1)α / (β·(log2 n - 2(n-1)/n)): about 30 KB for 3
 		// ranks, 55-70 KB for 4-16, so 32 KiB. With 2 ranks scatter+allgather never wins.
-		Bcast: []Rule{
-			{Algo: AlgoBinomial, MaxRanks: 2},
-			{Algo: AlgoBinomial, MaxBytes: 32 << 10},
-			{Algo: AlgoScatterAllgather},
+		Bcast: []rule{
+			{Algo: algoBinomial, MaxRanks: 2},
+			{Algo: algoBinomial, MaxBytes: 32 << 10},
+			{Algo: algoScatterAllgather},
 		},
-		Reduce: []Rule{{Algo: AlgoBinomial}},
+		Reduce: []rule{{Algo: algoBinomial}},
 		// Recursive doubling: log2 p·(α + s(β+γ)). Rabenseifner: 2·log2 p·α + 2(p-1)/p·sβ +
 		// (p-1)/p·sγ; they cross near 10 KB for 4-8 ranks, so 8 KiB. A size that is not a
 		// power of two costs Rabenseifner a fold (two whole-buffer transfers more), which
 		// ring (2(n-1)α, no fold) beats above 15-30 KB for 6-9 ranks: 32 KiB.
-		Allreduce: []Rule{
-			{Algo: AlgoRecursiveDoubling, MaxBytes: 8 << 10},
-			{Algo: AlgoRabenseifner, MaxBytes: 32 << 10},
-			{Algo: AlgoRing, NonPow2: true},
-			{Algo: AlgoRabenseifner},
+		Allreduce: []rule{
+			{Algo: algoRecursiveDoubling, MaxBytes: 8 << 10},
+			{Algo: algoRabenseifner, MaxBytes: 32 << 10},
+			{Algo: algoRing, NonPow2: true},
+			{Algo: algoRabenseifner},
 		},
 		// Binomial: log2 n messages at the root, but each block is forwarded about
 		// log2(n)/2 times, copies that compete for the same cores on one node; linear sends
 		// each block once in n-1 messages. 64 KiB in all is where the copies outweigh n-1 α.
-		Gather: []Rule{
-			{Algo: AlgoBinomial, MaxBytes: 64 << 10},
-			{Algo: AlgoLinear},
+		Gather: []rule{
+			{Algo: algoBinomial, MaxBytes: 64 << 10},
+			{Algo: algoLinear},
 		},
-		Scatter: []Rule{
-			{Algo: AlgoBinomial, MaxBytes: 64 << 10},
-			{Algo: AlgoLinear},
+		Scatter: []rule{
+			{Algo: algoBinomial, MaxBytes: 64 << 10},
+			{Algo: algoLinear},
 		},
 		// Bruck: log2 n steps for any n, plus a local rotation of the whole result; ring:
 		// n-1 steps, no extra copy. Same bytes on the wire, so Bruck up to 64 KiB in all
 		// (MPICH switches near 80 KB).
-		Allgather: []Rule{
-			{Algo: AlgoBruck, MaxBytes: 64 << 10},
-			{Algo: AlgoRing},
+		Allgather: []rule{
+			{Algo: algoBruck, MaxBytes: 64 << 10},
+			{Algo: algoRing},
 		},
 		// Per block b: Bruck takes log2 n steps but sends each block about log2(n)/2 times
 		// (plus packing), pairwise n-1 steps of one block. Bruck pays from 8 ranks up for
 		// blocks up to a few hundred bytes (MPICH: 256 B); medium blocks do best with many
 		// exchanges in flight (linear), large ones one pair at a time (pairwise), whose
 		// transfers already fill the links, from 32 KiB (MPICH's choice too).
-		Alltoall: []Rule{
-			{Algo: AlgoBruck, MaxBytes: 512, MinRanks: 8},
-			{Algo: AlgoLinear, MaxBytes: 32 << 10},
-			{Algo: AlgoPairwise},
+		Alltoall: []rule{
+			{Algo: algoBruck, MaxBytes: 512, MinRanks: 8},
+			{Algo: algoLinear, MaxBytes: 32 << 10},
+			{Algo: algoPairwise},
 		},
 		// Recursive halving: log2 p steps, about n·b bytes sent, but a fold of the whole n·b
 		// when n is not a power of two; pairwise: n-1 steps, (n-1)·b bytes, no fold. The fold
 		// costs about n·b·β, which outweighs the extra steps above ~32 KiB in all.
-		ReduceScatter: []Rule{
-			{Algo: AlgoRecursiveHalving, MaxBytes: 32 << 10},
-			{Algo: AlgoPairwise, NonPow2: true},
-			{Algo: AlgoRecursiveHalving},
+		ReduceScatter: []rule{
+			{Algo: algoRecursiveHalving, MaxBytes: 32 << 10},
+			{Algo: algoPairwise, NonPow2: true},
+			{Algo: algoRecursiveHalving},
 		},
-		Scan: []Rule{{Algo: AlgoRecursiveDoubling}},
+		Scan: []rule{{Algo: algoRecursiveDoubling}},
 	}
 }
 
 // validate checks that every operation has rules, that each names an algorithm of that
 // operation, and that the last one matches every call.
-func (t *Table) validate() error {
+func (t *decisionTable) validate() error {
 	for c := range numColls {
 		rs := t.rules(c)
 		if len(rs) == 0 {
@@ -198,14 +198,14 @@ func (t *Table) validate() error {
 				return fmt.Errorf("collective table: %v has no algorithm %q (want one of %v)", c, r.Algo, algos[c])
 			}
 		}
-		if last := rs[len(rs)-1]; last != (Rule{Algo: last.Algo}) {
+		if last := rs[len(rs)-1]; last != (rule{Algo: last.Algo}) {
 			return fmt.Errorf("collective table: the last rule for %v has conditions", c)
 		}
 	}
 	return nil
 }
 
-func validAlgo(c Coll, a Algo) bool {
+func validAlgo(c Coll, a algorithm) bool {
 	for _, v := range algos[c] {
 		if v == a {
 			return true

@@ -15,58 +15,58 @@ func env(kv ...string) func(string) string {
 }
 
 func TestDefaultTableChoices(t *testing.T) {
-	e, err := NewEngine(DefaultTable(), env())
+	e, err := newEngine(defaultTable(), env())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
 		coll         Coll
 		ranks, bytes int
-		want         Algo
+		want         algorithm
 	}{
-		{CollBarrier, 8, 0, AlgoDissemination},
-		{CollBcast, 8, 8, AlgoBinomial},
-		{CollBcast, 2, 1 << 20, AlgoBinomial},
-		{CollBcast, 8, 1 << 20, AlgoScatterAllgather},
-		{CollAllreduce, 8, 8, AlgoRecursiveDoubling},
-		{CollAllreduce, 6, 16 << 10, AlgoRabenseifner},
-		{CollAllreduce, 6, 1 << 20, AlgoRing},
-		{CollAllreduce, 8, 1 << 20, AlgoRabenseifner},
-		{CollGather, 4, 1 << 10, AlgoBinomial},
-		{CollGather, 4, 1 << 20, AlgoLinear},
-		{CollAllgather, 8, 64, AlgoBruck},
-		{CollAllgather, 8, 1 << 20, AlgoRing},
-		{CollAlltoall, 16, 64, AlgoBruck},
-		{CollAlltoall, 4, 64, AlgoLinear},
-		{CollAlltoall, 4, 1 << 20, AlgoPairwise},
-		{CollReduceScatter, 6, 1 << 10, AlgoRecursiveHalving},
-		{CollReduceScatter, 6, 1 << 20, AlgoPairwise},
-		{CollReduceScatter, 8, 1 << 20, AlgoRecursiveHalving},
-		{CollScan, 8, 1 << 20, AlgoRecursiveDoubling},
+		{CollBarrier, 8, 0, algoDissemination},
+		{CollBcast, 8, 8, algoBinomial},
+		{CollBcast, 2, 1 << 20, algoBinomial},
+		{CollBcast, 8, 1 << 20, algoScatterAllgather},
+		{CollAllreduce, 8, 8, algoRecursiveDoubling},
+		{CollAllreduce, 6, 16 << 10, algoRabenseifner},
+		{CollAllreduce, 6, 1 << 20, algoRing},
+		{CollAllreduce, 8, 1 << 20, algoRabenseifner},
+		{CollGather, 4, 1 << 10, algoBinomial},
+		{CollGather, 4, 1 << 20, algoLinear},
+		{CollAllgather, 8, 64, algoBruck},
+		{CollAllgather, 8, 1 << 20, algoRing},
+		{CollAlltoall, 16, 64, algoBruck},
+		{CollAlltoall, 4, 64, algoLinear},
+		{CollAlltoall, 4, 1 << 20, algoPairwise},
+		{CollReduceScatter, 6, 1 << 10, algoRecursiveHalving},
+		{CollReduceScatter, 6, 1 << 20, algoPairwise},
+		{CollReduceScatter, 8, 1 << 20, algoRecursiveHalving},
+		{CollScan, 8, 1 << 20, algoRecursiveDoubling},
 	}
 	for _, tc := range cases {
-		if got := e.Choose(tc.coll, tc.ranks, tc.bytes); got != tc.want {
+		if got := e.choose(tc.coll, tc.ranks, tc.bytes); got != tc.want {
 			t.Errorf("%v on %d ranks, %d bytes: %v, want %v", tc.coll, tc.ranks, tc.bytes, got, tc.want)
 		}
 	}
 }
 
 func TestEnvironmentOverrides(t *testing.T) {
-	e, err := NewEngine(DefaultTable(), env("GORUN_ALLREDUCE_ALGO", "ring", "GORUN_BCAST_ALGO", "auto",
+	e, err := newEngine(defaultTable(), env("GORUN_ALLREDUCE_ALGO", "ring", "GORUN_BCAST_ALGO", "auto",
 		"GORUN_ALLTOALL_ALGO", "bruck", "GORUN_REDUCE_SCATTER_ALGO", "pairwise", "GORUN_CHECK", "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Choose(CollAllreduce, 8, 8); got != AlgoRing {
+	if got := e.choose(CollAllreduce, 8, 8); got != algoRing {
 		t.Errorf("forced allreduce: %v", got)
 	}
-	if got := e.Choose(CollBcast, 8, 8); got != AlgoBinomial {
+	if got := e.choose(CollBcast, 8, 8); got != algoBinomial {
 		t.Errorf("auto bcast: %v", got)
 	}
-	if got := e.Choose(CollAlltoall, 2, 1<<20); got != AlgoBruck {
+	if got := e.choose(CollAlltoall, 2, 1<<20); got != algoBruck {
 		t.Errorf("forced alltoall: %v", got)
 	}
-	if got := e.Choose(CollReduceScatter, 8, 8); got != AlgoPairwise {
+	if got := e.choose(CollReduceScatter, 8, 8); got != algoPairwise {
 		t.Errorf("forced reduce-scatter: %v", got)
 	}
 	if !e.Checking() {
@@ -81,7 +81,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		{"GORUN_CHECK", "maybe", "GORUN_CHECK"},
 	}
 	for _, tc := range bad {
-		_, err := NewEngine(DefaultTable(), env(tc.key, tc.value))
+		_, err := newEngine(defaultTable(), env(tc.key, tc.value))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%s: %v, want an error naming %s", tc.key, tc.value, err, tc.want)
 		}
@@ -89,15 +89,15 @@ func TestEnvironmentOverrides(t *testing.T) {
 }
 
 func TestTableValidation(t *testing.T) {
-	if err := func() error { tb := DefaultTable(); return tb.validate() }(); err != nil {
+	if err := func() error { tb := defaultTable(); return tb.validate() }(); err != nil {
 		t.Fatalf("default table: %v", err)
 	}
 	// The table is data: it survives a JSON round trip unchanged.
-	b, err := json.Marshal(DefaultTable())
+	b, err := json.Marshal(defaultTable())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Table
+	var back decisionTable
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -107,24 +107,24 @@ func TestTableValidation(t *testing.T) {
 	}
 	broken := []struct {
 		name  string
-		edit  func(*Table)
+		edit  func(*decisionTable)
 		wants string
 	}{
-		{"no rules", func(t *Table) { t.Scan = nil }, "no rules for scan"},
-		{"wrong algorithm", func(t *Table) { t.Bcast = []Rule{{Algo: AlgoRing}} }, "bcast has no algorithm"},
-		{"conditional last rule", func(t *Table) { t.Gather = []Rule{{Algo: AlgoLinear, MaxBytes: 10}} }, "last rule for gather"},
+		{"no rules", func(t *decisionTable) { t.Scan = nil }, "no rules for scan"},
+		{"wrong algorithm", func(t *decisionTable) { t.Bcast = []rule{{Algo: algoRing}} }, "bcast has no algorithm"},
+		{"conditional last rule", func(t *decisionTable) { t.Gather = []rule{{Algo: algoLinear, MaxBytes: 10}} }, "last rule for gather"},
 	}
 	for _, tc := range broken {
-		tb := DefaultTable()
+		tb := defaultTable()
 		tc.edit(&tb)
-		if _, err := NewEngine(tb, env()); err == nil || !strings.Contains(err.Error(), tc.wants) {
+		if _, err := newEngine(tb, env()); err == nil || !strings.Contains(err.Error(), tc.wants) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.wants)
 		}
 	}
 }
 
 func TestRuleConditions(t *testing.T) {
-	r := Rule{Algo: AlgoRing, MaxBytes: 100, MinRanks: 3, MaxRanks: 9, NonPow2: true}
+	r := rule{Algo: algoRing, MaxBytes: 100, MinRanks: 3, MaxRanks: 9, NonPow2: true}
 	cases := []struct {
 		ranks, bytes int
 		want         bool

@@ -24,7 +24,7 @@ import (
 	"github.com/gorun-hpc/gorun/internal/jobtest"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/launcher"
-	"github.com/gorun-hpc/gorun/transport"
+	"github.com/gorun-hpc/gorun/transport/sock"
 )
 
 // Beyond one machine: gorun --hosts and Hydra across three "hosts" (network namespaces, see
@@ -248,10 +248,10 @@ func TestStrangerCannotInject(t *testing.T) {
 
 // forgedFrame is an eager message of 8 bytes from "rank 1", tag 99, on the world context.
 func forgedFrame() []byte {
-	h := transport.Header{Kind: transport.KindEager, Src: 1, Tag: 99, Seq: 1, Len: 8, Size: 8}
-	b := make([]byte, transport.HeaderLen+8)
+	h := sock.Header{Kind: sock.KindEager, Src: 1, Tag: 99, Seq: 1, Len: 8, Size: 8}
+	b := make([]byte, sock.HeaderLen+8)
 	h.Put(b)
-	copy(b[transport.HeaderLen:], "INJECTED")
+	copy(b[sock.HeaderLen:], "INJECTED")
 	return b
 }
 

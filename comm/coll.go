@@ -17,7 +17,7 @@ import (
 // may run collectives on one communicator.
 //
 // The algorithm is chosen per call from the message size and the number of ranks (see
-// collective.DefaultTable); GORUN_<OP>_ALGO forces one, e.g. GORUN_ALLREDUCE_ALGO=ring (an
+// collective/table.go); GORUN_<OP>_ALGO forces one, e.g. GORUN_ALLREDUCE_ALGO=ring (an
 // unknown name makes every collective fail with an error naming the variable).
 //
 // Arguments are checked on each rank before anything is sent: a buffer of the wrong length is
@@ -34,7 +34,7 @@ var ErrMismatch = collective.ErrMismatch
 // engine is the collective engine of this process: the default decision table with the
 // environment's overrides, read once, the same on every rank that has the same environment.
 var engine = sync.OnceValues(func() (*collective.Engine, error) {
-	return collective.NewEngine(collective.DefaultTable(), os.Getenv)
+	return collective.NewEngine(os.Getenv)
 })
 
 // collView is a Comm as the collective algorithms see it: bytes, ranks of the communicator,

@@ -1,6 +1,8 @@
 // Package transport defines what a transport (shared memory within a node, sockets between
-// nodes) does for a rank, and the pieces every transport shares: the message envelope, the
-// fixed frame header and its validation.
+// nodes) does for a rank, and the pieces that more than one package needs: the message
+// envelope, the errors for a closed transport and for corrupt bytes from a peer, and MaxEager.
+// Each transport owns its wire format (transport/sock its frame header, transport/shm its
+// segment layout and ring records).
 //
 // A transport moves bytes; it does not match. The rank's matching engine implements Sink and
 // receives every arrived message in the order its sender sent it; a transport implements
@@ -12,6 +14,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,6 +23,27 @@ import (
 // the orderly goodbye that only Close sends — the peer, has closed. The rank re-exports it as
 // its own ErrClosed, so the program sees one error.
 var ErrClosed = errors.New("closed")
+
+// ErrCorrupt is the root of every error about bytes from a peer that break the protocol.
+var ErrCorrupt = errors.New("corrupt frame")
+
+// CorruptError says what was wrong with what a peer sent (a frame, a ring record). It matches
+// ErrCorrupt with errors.Is.
+type CorruptError struct {
+	Peer   int
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("corrupt frame from rank %d: %s", e.Peer, e.Reason)
+}
+
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// MaxEager bounds the payload of an eager frame on a socket whatever the tuning: a receiver
+// never allocates more than this for a message it did not ask for, and larger messages go by
+// rendezvous. transport/sock enforces it; the rank bounds its socket eager limit by it.
+const MaxEager = 1 << 20
 
 // Envelope is what matching looks at: who sent the message, on which context, with which tag,
 // and how many bytes it carries.

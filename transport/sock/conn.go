@@ -41,21 +41,21 @@ type conn struct {
 	kick chan struct{} // wakes the writer goroutine (capacity 1)
 
 	// Owned by the current writer (the goroutine that set writing).
-	hdr  [transport.HeaderLen]byte
+	hdr  [HeaderLen]byte
 	iov  [2][]byte
 	bufs net.Buffers
 
 	// mu guards the rendezvous tables and the failure state.
 	mu         sync.Mutex
 	nextCookie uint64
-	sends      map[uint64]*pendingSend // by sender cookie: awaiting CTS or FIN
+	sends      map[uint64]*pendingSend // by sender cookie: awaiting CTS
 	recvs      map[uint64]*pendingRecv // by receiver cookie: awaiting DATA
 	failed     error                   // set once; every pending operation got it
 	closing    bool                    // close has started: EOF is expected, not a loss
 
 	// Reader state, owned by the reader goroutine.
 	recvSeq uint64
-	rhdr    [transport.HeaderLen]byte
+	rhdr    [HeaderLen]byte
 	scratch []byte
 
 	readerDone chan struct{} // closed when the reader goroutine exits
@@ -64,8 +64,18 @@ type conn struct {
 	done       chan struct{} // closed when the reader and writer goroutines have exited
 }
 
+// What the connection's types are used as. A Net hands out a *conn as a transport.Endpoint;
+// the rank finds transport.Counted on an endpoint by a run-time type assertion, so this is
+// what keeps a changed Sent from silently dropping the counts.
+var (
+	_ transport.Endpoint   = (*conn)(nil)
+	_ transport.Counted    = (*conn)(nil)
+	_ transport.Rendezvous = (*rendezvous)(nil)
+	_ transport.Completion = chanCompletion(nil)
+)
+
 type outFrame struct {
-	h       transport.Header
+	h       Header
 	payload []byte
 	c       transport.Completion // told once the frame is written (nil: nothing to tell)
 }
@@ -112,9 +122,9 @@ func (c *conn) start(wg *sync.WaitGroup) {
 
 // Send implements transport.Endpoint.
 func (c *conn) Send(env transport.Envelope, payload []byte, sync bool, comp transport.Completion) {
-	h := transport.Header{Ctx: env.Ctx, Src: c.self, Tag: int32(env.Tag), Size: uint64(len(payload))}
+	h := Header{Ctx: env.Ctx, Src: c.self, Tag: int32(env.Tag), Size: uint64(len(payload))}
 	if !sync && len(payload) <= c.eagerLimit {
-		h.Kind, h.Len = transport.KindEager, uint64(len(payload))
+		h.Kind, h.Len = KindEager, uint64(len(payload))
 		c.submit(outFrame{h: h, payload: payload, c: comp}, true)
 		return
 	}
@@ -128,7 +138,7 @@ func (c *conn) Send(env transport.Envelope, payload []byte, sync bool, comp tran
 	cookie := c.nextCookie
 	c.sends[cookie] = &pendingSend{payload: payload, c: comp}
 	c.mu.Unlock()
-	h.Kind, h.Cookie = transport.KindRTS, cookie
+	h.Kind, h.Cookie = KindRTS, cookie
 	c.submit(outFrame{h: h}, true)
 }
 
@@ -144,7 +154,7 @@ func (c *conn) submit(f outFrame, write bool) {
 		}
 		return
 	}
-	if f.h.Kind == transport.KindEager || f.h.Kind == transport.KindRTS {
+	if f.h.Kind == KindEager || f.h.Kind == KindRTS {
 		c.sendSeq++
 		f.h.Seq = c.sendSeq
 		c.sent.Messages++
@@ -332,18 +342,18 @@ func (c *conn) readFrame() error {
 	if _, err := io.ReadFull(c.nc, c.rhdr[:]); err != nil {
 		return err
 	}
-	h, err := transport.DecodeHeader(c.rhdr[:], c.peer)
+	h, err := decodeHeader(c.rhdr[:], c.peer)
 	if err != nil {
 		return err
 	}
 	switch h.Kind {
-	case transport.KindEager, transport.KindRTS:
+	case KindEager, KindRTS:
 		c.recvSeq++
 		if h.Seq != c.recvSeq {
 			return c.corrupt("sequence number %d, expected %d", h.Seq, c.recvSeq)
 		}
 		env := transport.Envelope{Src: c.peer, Ctx: h.Ctx, Tag: int(h.Tag), Size: int(h.Size)}
-		if h.Kind == transport.KindRTS {
+		if h.Kind == KindRTS {
 			c.sink.Deliver(env, nil, &rendezvous{c: c, cookie: h.Cookie, size: h.Size})
 			return nil
 		}
@@ -355,7 +365,7 @@ func (c *conn) readFrame() error {
 			return err
 		}
 		c.sink.Deliver(env, p, nil)
-	case transport.KindCTS:
+	case KindCTS:
 		c.mu.Lock()
 		s := c.sends[h.Cookie]
 		delete(c.sends, h.Cookie)
@@ -363,9 +373,9 @@ func (c *conn) readFrame() error {
 		if s == nil {
 			return c.corrupt("cts for unknown send %d", h.Cookie)
 		}
-		data := transport.Header{Kind: transport.KindData, Src: c.self, Cookie: h.Aux, Len: uint64(len(s.payload))}
+		data := Header{Kind: KindData, Src: c.self, Cookie: h.Aux, Len: uint64(len(s.payload))}
 		c.submit(outFrame{h: data, payload: s.payload, c: s.c}, false)
-	case transport.KindData:
+	case KindData:
 		c.mu.Lock()
 		r := c.recvs[h.Cookie]
 		delete(c.recvs, h.Cookie)
@@ -389,7 +399,7 @@ func (c *conn) readFrame() error {
 			}
 		}
 		r.c.Complete(nil)
-	case transport.KindBye:
+	case KindBye:
 		return errBye
 	default:
 		return c.corrupt("unexpected %v frame", h.Kind)
@@ -421,7 +431,7 @@ func (r *rendezvous) Fetch(dst []byte, comp transport.Completion) {
 	mine := c.nextCookie
 	c.recvs[mine] = &pendingRecv{dst: dst, size: r.size, c: comp}
 	c.mu.Unlock()
-	c.submit(outFrame{h: transport.Header{Kind: transport.KindCTS, Src: c.self, Cookie: r.cookie, Aux: mine}}, false)
+	c.submit(outFrame{h: Header{Kind: KindCTS, Src: c.self, Cookie: r.cookie, Aux: mine}}, false)
 }
 
 // close ends the connection in order: it queues Bye after everything already queued, waits
@@ -431,7 +441,7 @@ func (c *conn) close(timeout time.Duration) {
 	c.closing = true
 	c.mu.Unlock()
 	written := make(chanCompletion, 1)
-	c.submit(outFrame{h: transport.Header{Kind: transport.KindBye, Src: c.self}, c: written}, true)
+	c.submit(outFrame{h: Header{Kind: KindBye, Src: c.self}, c: written}, true)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {

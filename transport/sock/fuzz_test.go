@@ -149,7 +149,7 @@ type connExpect struct {
 }
 
 // modelConn predicts, frame by frame, what conn.readFrame does with stream: a reference
-// reading of the protocol, independent of the connection's code but for DecodeHeader.
+// reading of the protocol, independent of the connection's code but for decodeHeader.
 func modelConn(stream []byte) connExpect {
 	e := connExpect{ctsd: map[uint64]bool{}}
 	sends := map[uint64][]byte{1: fuzzBigSend, 2: fuzzSyncSend}
@@ -161,30 +161,30 @@ func modelConn(stream []byte) connExpect {
 	cookie, seq := uint64(2), uint64(0)
 	b := stream
 	for {
-		if len(b) < transport.HeaderLen {
+		if len(b) < HeaderLen {
 			e.end, e.reason = endEOF, fmt.Sprintf("%d bytes left", len(b))
 			return e
 		}
-		h, err := transport.DecodeHeader(b[:transport.HeaderLen], 1)
-		b = b[transport.HeaderLen:]
+		h, err := decodeHeader(b[:HeaderLen], 1)
+		b = b[HeaderLen:]
 		if err != nil {
 			e.end, e.reason = endCorrupt, err.Error()
 			return e
 		}
 		switch h.Kind {
-		case transport.KindEager, transport.KindRTS:
+		case KindEager, KindRTS:
 			seq++
 			if h.Seq != seq {
 				e.end, e.reason = endCorrupt, "sequence"
 				return e
 			}
 			env := transport.Envelope{Src: 1, Ctx: h.Ctx, Tag: int(h.Tag), Size: int(h.Size)}
-			if h.Kind == transport.KindRTS {
+			if h.Kind == KindRTS {
 				cookie++
 				recvs[cookie] = recv{len(e.msgs), h.Size}
 				e.msgs = append(e.msgs, fuzzMsg{env: env, fetch: &fuzzCompletion{}})
 				e.fetchOK = append(e.fetchOK, false)
-				e.out = append(e.out, outFrame{h: transport.Header{Kind: transport.KindCTS, Cookie: h.Cookie, Aux: cookie}})
+				e.out = append(e.out, outFrame{h: Header{Kind: KindCTS, Cookie: h.Cookie, Aux: cookie}})
 				continue
 			}
 			if uint64(len(b)) < h.Len {
@@ -194,7 +194,7 @@ func modelConn(stream []byte) connExpect {
 			e.msgs = append(e.msgs, fuzzMsg{env: env, data: b[:h.Len]})
 			e.fetchOK = append(e.fetchOK, false)
 			b = b[h.Len:]
-		case transport.KindCTS:
+		case KindCTS:
 			p, ok := sends[h.Cookie]
 			if !ok {
 				e.end, e.reason = endCorrupt, "cts for no pending send"
@@ -202,8 +202,8 @@ func modelConn(stream []byte) connExpect {
 			}
 			delete(sends, h.Cookie)
 			e.ctsd[h.Cookie] = true
-			e.out = append(e.out, outFrame{h: transport.Header{Kind: transport.KindData, Cookie: h.Aux, Len: uint64(len(p))}, payload: p})
-		case transport.KindData:
+			e.out = append(e.out, outFrame{h: Header{Kind: KindData, Cookie: h.Aux, Len: uint64(len(p))}, payload: p})
+		case KindData:
 			r, ok := recvs[h.Cookie]
 			if !ok {
 				e.end, e.reason = endCorrupt, "data for no pending receive"
@@ -221,7 +221,7 @@ func modelConn(stream []byte) connExpect {
 			n := min(uint64(fuzzFetchCap), h.Len)
 			e.msgs[r.msg].data, e.fetchOK[r.msg] = b[:n], true
 			b = b[h.Len:]
-		case transport.KindBye:
+		case KindBye:
 			e.end = endBye
 			return e
 		default:
@@ -344,8 +344,8 @@ func runConnStream(t *testing.T, stream []byte) {
 	if err != nil {
 		t.Fatalf("connection wrote a bad frame: %v", err)
 	}
-	if len(frames) < 2 || frames[0].h.Kind != transport.KindRTS || frames[0].h.Cookie != 1 || frames[0].h.Seq != 1 ||
-		frames[1].h.Kind != transport.KindRTS || frames[1].h.Cookie != 2 || frames[1].h.Seq != 2 {
+	if len(frames) < 2 || frames[0].h.Kind != KindRTS || frames[0].h.Cookie != 1 || frames[0].h.Seq != 1 ||
+		frames[1].h.Kind != KindRTS || frames[1].h.Cookie != 2 || frames[1].h.Seq != 2 {
 		t.Fatalf("connection did not begin with its two RTS: %+v", frames)
 	}
 	frames = frames[2:]
@@ -358,7 +358,7 @@ func runConnStream(t *testing.T, stream []byte) {
 		if f.h.Kind != w.h.Kind || f.h.Cookie != w.h.Cookie || f.h.Aux != w.h.Aux || !bytes.Equal(f.payload, w.payload) {
 			t.Fatalf("frame %d written: %+v, want %+v", i, f.h, w.h)
 		}
-		if f.h.Kind == transport.KindData {
+		if f.h.Kind == KindData {
 			if bytes.Equal(f.payload, fuzzBigSend) {
 				wroteData[1] = true
 			} else {
@@ -391,7 +391,7 @@ func TestQueuedFrameCompletesWhenWriterStops(t *testing.T) {
 		var sent fuzzCompletion
 		// As the reader does for a CTS: queue the DATA and kick the writer goroutine, which
 		// has not reached its select yet; then the connection fails and shuts.
-		c.submit(outFrame{h: transport.Header{Kind: transport.KindData, Src: 0, Cookie: 3, Len: 4}, payload: []byte("data"), c: &sent}, false)
+		c.submit(outFrame{h: Header{Kind: KindData, Src: 0, Cookie: 3, Len: 4}, payload: []byte("data"), c: &sent}, false)
 		c.shutdown()
 		c.writeLoop()
 		remote.Close()
@@ -402,19 +402,19 @@ func TestQueuedFrameCompletesWhenWriterStops(t *testing.T) {
 }
 
 type wireFrame struct {
-	h       transport.Header
+	h       Header
 	payload []byte
 }
 
 // readFrames splits what the connection wrote into frames (a cut-off last frame is dropped).
 func readFrames(b []byte) ([]wireFrame, error) {
 	var frames []wireFrame
-	for len(b) >= transport.HeaderLen {
-		h, err := transport.DecodeHeader(b, 0)
+	for len(b) >= HeaderLen {
+		h, err := decodeHeader(b, 0)
 		if err != nil {
 			return frames, err
 		}
-		b = b[transport.HeaderLen:]
+		b = b[HeaderLen:]
 		if uint64(len(b)) < h.Len {
 			break
 		}
@@ -454,43 +454,43 @@ func seedFrames(fs ...outFrame) []byte {
 }
 
 func seedEager(seq uint64, tag int32, p []byte) outFrame {
-	return outFrame{h: transport.Header{Kind: transport.KindEager, Seq: seq, Tag: tag, Ctx: 1, Len: uint64(len(p)), Size: uint64(len(p))}, payload: p}
+	return outFrame{h: Header{Kind: KindEager, Seq: seq, Tag: tag, Ctx: 1, Len: uint64(len(p)), Size: uint64(len(p))}, payload: p}
 }
 
 func seedRTS(seq, size, cookie uint64) outFrame {
-	return outFrame{h: transport.Header{Kind: transport.KindRTS, Seq: seq, Tag: 9, Ctx: 1, Size: size, Cookie: cookie}}
+	return outFrame{h: Header{Kind: KindRTS, Seq: seq, Tag: 9, Ctx: 1, Size: size, Cookie: cookie}}
 }
 
-func seedCtrl(kind transport.Kind, cookie, aux uint64) outFrame {
-	return outFrame{h: transport.Header{Kind: kind, Cookie: cookie, Aux: aux}}
+func seedCtrl(kind Kind, cookie, aux uint64) outFrame {
+	return outFrame{h: Header{Kind: kind, Cookie: cookie, Aux: aux}}
 }
 
 func seedData(cookie uint64, p []byte) outFrame {
-	return outFrame{h: transport.Header{Kind: transport.KindData, Cookie: cookie, Len: uint64(len(p))}, payload: p}
+	return outFrame{h: Header{Kind: KindData, Cookie: cookie, Len: uint64(len(p))}, payload: p}
 }
 
-var seedBye = seedCtrl(transport.KindBye, 0, 0)
+var seedBye = seedCtrl(KindBye, 0, 0)
 
 // connSeeds are FuzzConnStream's seeds: valid streams, then corrupt variants of them.
 func connSeeds() map[string][]byte {
-	hdrOnly := func(f outFrame) []byte { return seedFrames(f)[:transport.HeaderLen] }
+	hdrOnly := func(f outFrame) []byte { return seedFrames(f)[:HeaderLen] }
 	return map[string][]byte{
 		"eager-then-bye":        seedFrames(seedEager(1, 0, nil), seedEager(2, 1, []byte("hello")), seedEager(3, 2, pattern(200, 3)), seedBye),
 		"rts-fetched-then-data": seedFrames(seedRTS(1, 300, 7), seedData(3, pattern(300, 4)), seedEager(2, 0, []byte("after")), seedBye),
-		"cts-for-pending-sends": seedFrames(seedCtrl(transport.KindCTS, 1, 11), seedCtrl(transport.KindCTS, 2, 12), seedBye),
+		"cts-for-pending-sends": seedFrames(seedCtrl(KindCTS, 1, 11), seedCtrl(KindCTS, 2, 12), seedBye),
 		"bye":                   seedFrames(seedBye),
 		"eof-between-frames":    seedFrames(seedEager(1, 0, []byte("x"))),
-		"eager-cut-short":       seedFrames(seedEager(1, 0, pattern(50, 5)))[:transport.HeaderLen+10],
+		"eager-cut-short":       seedFrames(seedEager(1, 0, pattern(50, 5)))[:HeaderLen+10],
 		"eager-max-unfunded":    hdrOnly(seedEager(1, 0, make([]byte, transport.MaxEager))),
 		"sequence-gap":          seedFrames(seedEager(1, 0, nil), seedEager(3, 0, nil)),
-		"cts-twice":             seedFrames(seedCtrl(transport.KindCTS, 1, 11), seedCtrl(transport.KindCTS, 1, 11)),
-		"cts-unknown-cookie":    seedFrames(seedCtrl(transport.KindCTS, 9, 11)),
+		"cts-twice":             seedFrames(seedCtrl(KindCTS, 1, 11), seedCtrl(KindCTS, 1, 11)),
+		"cts-unknown-cookie":    seedFrames(seedCtrl(KindCTS, 9, 11)),
 		"data-wrong-size":       seedFrames(seedRTS(1, 300, 7), seedData(3, pattern(299, 4))),
 		"data-unknown-cookie":   seedFrames(seedData(4, []byte("junk"))),
-		"fin-unexpected":        seedFrames(seedCtrl(transport.KindFin, 1, 0)),
+		"unassigned-kind":       seedFrames(seedCtrl(5, 1, 0)), // 5 was FIN, which nothing sent
 		"rts-huge-data-short":   append(hdrOnly(seedRTS(1, 1<<40, 7)), hdrOnly(seedData(3, make([]byte, 1<<20)))...),
-		"cts-then-corrupt":      append(seedFrames(seedCtrl(transport.KindCTS, 1, 11)), make([]byte, transport.HeaderLen)...),
-		"bad-magic":             make([]byte, transport.HeaderLen),
+		"cts-then-corrupt":      append(seedFrames(seedCtrl(KindCTS, 1, 11)), make([]byte, HeaderLen)...),
+		"bad-magic":             make([]byte, HeaderLen),
 	}
 }
 

@@ -4,7 +4,7 @@
 //
 // One connection per pair of ranks. Every connection begins with a handshake that proves both
 // ends hold the job's secret key (see handshake.go). Frames are a fixed little-endian header
-// (transport.Header) followed by the payload, written with one vectored write; TCP_NODELAY is
+// (Header, header.go) followed by the payload, written with one vectored write; TCP_NODELAY is
 // set. Messages up to the eager limit travel whole; larger ones by rendezvous (RTS, CTS, DATA),
 // and the DATA frame is read straight into the matched receive buffer.
 package sock

@@ -290,8 +290,8 @@ func TestWrongKeyIsRefused(t *testing.T) {
 		t.Fatalf("initiate with the wrong key: %v, want ErrAuth", err)
 	}
 	// Whatever the intruder writes next is never delivered.
-	var h [transport.HeaderLen]byte
-	(&transport.Header{Kind: transport.KindEager, Src: 1, Len: 1, Size: 1, Seq: 1}).Put(h[:])
+	var h [HeaderLen]byte
+	(&Header{Kind: KindEager, Src: 1, Len: 1, Size: 1, Seq: 1}).Put(h[:])
 	nc.Write(append(h[:], 'x'))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -313,15 +313,15 @@ func TestCorruptFrameLosesPeer(t *testing.T) {
 		name  string
 		frame func() []byte
 	}{
-		{"bad magic", func() []byte { return make([]byte, transport.HeaderLen) }},
+		{"bad magic", func() []byte { return make([]byte, HeaderLen) }},
 		{"wrong sequence", func() []byte {
-			var h [transport.HeaderLen]byte
-			(&transport.Header{Kind: transport.KindEager, Src: 0, Seq: 5}).Put(h[:])
+			var h [HeaderLen]byte
+			(&Header{Kind: KindEager, Src: 0, Seq: 5}).Put(h[:])
 			return h[:]
 		}},
 		{"data for nobody", func() []byte {
-			var h [transport.HeaderLen]byte
-			(&transport.Header{Kind: transport.KindData, Src: 0, Cookie: 99, Len: 4}).Put(h[:])
+			var h [HeaderLen]byte
+			(&Header{Kind: KindData, Src: 0, Cookie: 99, Len: 4}).Put(h[:])
 			return append(h[:], "junk"...)
 		}},
 	} {

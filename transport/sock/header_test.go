@@ -1,15 +1,17 @@
-package transport
+package sock
 
 import (
 	"errors"
 	"testing"
+
+	"github.com/gorun-hpc/gorun/transport"
 )
 
 func TestHeaderRoundTrip(t *testing.T) {
 	h := Header{Kind: KindEager, Ctx: 7, Src: 3, Tag: 42, Seq: 9, Len: 100, Size: 100, Cookie: 5, Aux: 6}
 	var b [HeaderLen]byte
 	h.Put(b[:])
-	got, err := DecodeHeader(b[:], 3)
+	got, err := decodeHeader(b[:], 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,11 +28,12 @@ func TestDecodeHeaderRejects(t *testing.T) {
 	}{
 		{"magic", func(_ *Header, b []byte) { b[0] ^= 0xff }},
 		{"kind zero", func(_ *Header, b []byte) { b[2] = 0 }},
-		{"kind unknown", func(_ *Header, b []byte) { b[2] = byte(kindEnd) }},
+		{"kind unknown", func(_ *Header, b []byte) { b[2] = byte(KindBye) + 1 }},
+		{"kind unassigned", func(_ *Header, b []byte) { b[2] = 5 }},
 		{"flags", func(_ *Header, b []byte) { b[3] = 1 }},
 		{"wrong source", func(h *Header, b []byte) { h.Src = 2; h.Put(b) }},
 		{"negative tag", func(h *Header, b []byte) { h.Tag = -1; h.Put(b) }},
-		{"eager too large", func(h *Header, b []byte) { h.Len, h.Size = MaxEager+1, MaxEager+1; h.Put(b) }},
+		{"eager too large", func(h *Header, b []byte) { h.Len, h.Size = transport.MaxEager+1, transport.MaxEager+1; h.Put(b) }},
 		{"eager len != size", func(h *Header, b []byte) { h.Size = 9; h.Put(b) }},
 		{"rts with payload", func(h *Header, b []byte) { h.Kind, h.Len = KindRTS, 1; h.Put(b) }},
 		{"rts huge", func(h *Header, b []byte) { h.Kind, h.Len, h.Size = KindRTS, 0, 1<<63; h.Put(b) }},
@@ -43,13 +46,13 @@ func TestDecodeHeaderRejects(t *testing.T) {
 			var b [HeaderLen]byte
 			h.Put(b[:])
 			tc.mutate(&h, b[:])
-			_, err := DecodeHeader(b[:], 1)
-			if !errors.Is(err, ErrCorrupt) {
+			_, err := decodeHeader(b[:], 1)
+			if !errors.Is(err, transport.ErrCorrupt) {
 				t.Fatalf("got %v, want ErrCorrupt", err)
 			}
 		})
 	}
-	if _, err := DecodeHeader(make([]byte, HeaderLen-1), 0); !errors.Is(err, ErrCorrupt) {
+	if _, err := decodeHeader(make([]byte, HeaderLen-1), 0); !errors.Is(err, transport.ErrCorrupt) {
 		t.Fatalf("short header: %v", err)
 	}
 }
@@ -68,9 +71,9 @@ func FuzzDecodeHeader(f *testing.F) {
 		f.Add(b[:])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := DecodeHeader(b, 1)
+		h, err := decodeHeader(b, 1)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
+			if !errors.Is(err, transport.ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 			return
@@ -80,7 +83,7 @@ func FuzzDecodeHeader(f *testing.F) {
 		if string(out[:]) != string(b[:HeaderLen]) {
 			t.Fatalf("re-encoding differs")
 		}
-		if h.Kind == KindEager && h.Len > MaxEager {
+		if h.Kind == KindEager && h.Len > transport.MaxEager {
 			t.Fatalf("accepted eager frame of %d bytes", h.Len)
 		}
 	})

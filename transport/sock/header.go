@@ -1,34 +1,38 @@
-package transport
+package sock
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+
+	"github.com/gorun-hpc/gorun/transport"
 )
 
 // Kind says what a frame carries.
 type Kind uint8
 
+// The kinds keep their wire values: 5 is not assigned (it was a FIN frame that nothing ever
+// sent), and a frame of kind 5 is corrupt like any other unknown kind.
 const (
 	// KindEager carries a whole message: Size = Len payload bytes follow the header.
-	KindEager Kind = iota + 1
+	KindEager Kind = 1
 	// KindRTS announces a rendezvous message of Size bytes; Cookie names the sender's request.
-	KindRTS
+	KindRTS Kind = 2
 	// KindCTS answers an RTS once it is matched: Cookie is the sender's, Aux the receiver's.
-	KindCTS
+	KindCTS Kind = 3
 	// KindData carries a rendezvous payload of Len bytes for the receive named by Cookie.
-	KindData
-	// KindFin tells the sender that the receiver has taken the data itself (Cookie: sender's).
-	KindFin
+	KindData Kind = 4
 	// KindBye is the last frame of an orderly close.
-	KindBye
-	kindEnd
+	KindBye Kind = 6
 )
 
-var kindNames = [...]string{"?", "eager", "rts", "cts", "data", "fin", "bye"}
+// kindNames names the assigned kinds; "" marks a value that is not one.
+var kindNames = [...]string{KindEager: "eager", KindRTS: "rts", KindCTS: "cts", KindData: "data", KindBye: "bye"}
+
+// known reports whether k is an assigned kind.
+func (k Kind) known() bool { return int(k) < len(kindNames) && kindNames[k] != "" }
 
 func (k Kind) String() string {
-	if k == 0 || k >= kindEnd {
+	if !k.known() {
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
 	return kindNames[k]
@@ -53,10 +57,6 @@ func (k Kind) String() string {
 const HeaderLen = 56
 
 const headerMagic = 0x5267
-
-// MaxEager bounds the payload of an eager frame whatever the tuning: a receiver never
-// allocates more than this for a message it did not ask for. Larger messages go by rendezvous.
-const MaxEager = 1 << 20
 
 // Header is a decoded frame header.
 type Header struct {
@@ -87,32 +87,20 @@ func (h *Header) Put(b []byte) {
 	binary.LittleEndian.PutUint64(b[48:], h.Aux)
 }
 
-// ErrCorrupt is the root of every error about bytes from a peer that break the protocol.
-var ErrCorrupt = errors.New("corrupt frame")
-
-// CorruptError says what was wrong with a frame. It matches ErrCorrupt with errors.Is.
-type CorruptError struct {
-	Peer   int
-	Reason string
-}
-
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("corrupt frame from rank %d: %s", e.Peer, e.Reason)
-}
-
-func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
-
-// DecodeHeader decodes and validates a frame header that peer sent. Everything a receiver
+// decodeHeader decodes and validates a frame header that peer sent. Everything a receiver
 // would act on is checked here, before any allocation: the magic, the kind, the flags, that
 // the source is the peer the connection belongs to, that payload lengths fit the kind and
-// MaxEager, and that control frames carry no payload. Sequence numbers and cookies are checked
-// by the connection, which knows what it expects.
-func DecodeHeader(b []byte, peer int) (Header, error) {
+// transport.MaxEager, and that control frames carry no payload. Sequence numbers and cookies
+// are checked by the connection, which knows what it expects.
+func decodeHeader(b []byte, peer int) (Header, error) {
+	corrupt := func(format string, args ...any) (Header, error) {
+		return Header{}, &transport.CorruptError{Peer: peer, Reason: fmt.Sprintf(format, args...)}
+	}
 	if len(b) < HeaderLen {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("short header: %d bytes", len(b))}
+		return corrupt("short header: %d bytes", len(b))
 	}
 	if m := binary.LittleEndian.Uint16(b[0:]); m != headerMagic {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("bad magic %#04x", m)}
+		return corrupt("bad magic %#04x", m)
 	}
 	h := Header{
 		Kind:   Kind(b[2]),
@@ -125,34 +113,34 @@ func DecodeHeader(b []byte, peer int) (Header, error) {
 		Cookie: binary.LittleEndian.Uint64(b[40:]),
 		Aux:    binary.LittleEndian.Uint64(b[48:]),
 	}
-	if h.Kind == 0 || h.Kind >= kindEnd {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("unknown kind %d", b[2])}
+	if !h.Kind.known() {
+		return corrupt("unknown kind %d", b[2])
 	}
 	if b[3] != 0 {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("unknown flags %#02x", b[3])}
+		return corrupt("unknown flags %#02x", b[3])
 	}
 	if int(h.Src) != peer {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("source %d on the connection of rank %d", h.Src, peer)}
+		return corrupt("source %d on the connection of rank %d", h.Src, peer)
 	}
 	if h.Tag < 0 {
-		return Header{}, &CorruptError{peer, fmt.Sprintf("negative tag %d", h.Tag)}
+		return corrupt("negative tag %d", h.Tag)
 	}
 	switch h.Kind {
 	case KindEager:
-		if h.Len != h.Size || h.Len > MaxEager {
-			return Header{}, &CorruptError{peer, fmt.Sprintf("eager frame of %d bytes claiming size %d (max %d)", h.Len, h.Size, MaxEager)}
+		if h.Len != h.Size || h.Len > transport.MaxEager {
+			return corrupt("eager frame of %d bytes claiming size %d (max %d)", h.Len, h.Size, transport.MaxEager)
 		}
 	case KindData:
 		if h.Len > maxMessage {
-			return Header{}, &CorruptError{peer, fmt.Sprintf("data frame of %d bytes", h.Len)}
+			return corrupt("data frame of %d bytes", h.Len)
 		}
 	case KindRTS:
 		if h.Len != 0 || h.Size > maxMessage {
-			return Header{}, &CorruptError{peer, fmt.Sprintf("rts with %d payload bytes announcing %d", h.Len, h.Size)}
+			return corrupt("rts with %d payload bytes announcing %d", h.Len, h.Size)
 		}
 	default:
 		if h.Len != 0 {
-			return Header{}, &CorruptError{peer, fmt.Sprintf("%v frame with %d payload bytes", h.Kind, h.Len)}
+			return corrupt("%v frame with %d payload bytes", h.Kind, h.Len)
 		}
 	}
 	return h, nil
