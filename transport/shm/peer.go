@@ -12,6 +12,14 @@ import (
 	"github.com/gorun-hpc/gorun/transport"
 )
 
+// The types the rest of gorun sees through transport's interfaces.
+var (
+	_ transport.Endpoint   = (*peer)(nil)
+	_ transport.Counted    = (*peer)(nil)
+	_ transport.Rendezvous = (*announcement)(nil)
+	_ transport.Poller     = (*Transport)(nil)
+)
+
 // peer is one other rank of the node as this rank sees it: the rings and bulk pipes between
 // the two, the records waiting for room, and the large messages in flight. It is the
 // transport.Endpoint to that rank. Its code lies by idea: the send side and its queue in
