@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 )
 
 // TestKilledRankLeavesNoSegmentFile: a rank killed while its /dev/shm fallback segment still
 // has a name does not leave the file behind: gorun removes it once the job is over.
 func TestKilledRankLeavesNoSegmentFile(t *testing.T) {
+	harness.CheckLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out syncbuf.Buffer

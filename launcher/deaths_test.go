@@ -12,11 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/shmname"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 )
@@ -159,8 +159,7 @@ var killLine = regexp.MustCompile(`(?m)^kill (\d+) (\d+)$`)
 // runDeath runs c's job and checks how it ended. With alone, the ranks ignore SIGTERM, so
 // that only the survivors' own failures end the job.
 func runDeath(t *testing.T, c deathCase, alone bool) {
-	checkLeaks(t)
-	before := gorunShmEntries(t)
+	harness.CheckLeaks(t) // also: no /dev/shm entry of the job's is left
 	cfg := Config{N: c.n, Program: bin.dier, Args: []string{c.scenario, strconv.Itoa(c.victim)},
 		Env: append([]string{"DIER_DIR=" + t.TempDir()}, c.env...)}
 	what := "death"
@@ -180,7 +179,6 @@ func runDeath(t *testing.T, c deathCase, alone bool) {
 	}()
 	pids := parsePids(stdout)
 	assertGone(t, pids)
-	checkShm(t, before, jobSegmentFiles(stdout, pids))
 	m := killLine.FindStringSubmatch(stdout)
 	if m == nil {
 		t.Fatalf("rank %d did not kill itself (Run took %v)", c.victim, j.elapsed)
@@ -226,9 +224,8 @@ func checkKilledRank(t *testing.T, err error, victim, pid int) {
 // (PR_SET_PDEATHSIG) within deathBound, and nothing of the job may be left in /dev/shm.
 func TestKilledGorunLeavesNothing(t *testing.T) {
 	alone(t)
-	checkLeaks(t)
-	gorun := gorunBinary(t)
-	before := gorunShmEntries(t)
+	harness.CheckLeaks(t) // also: nothing of the job's is left in /dev/shm
+	gorun := harness.Program(t, "../cmd/gorun")
 	ctx, cancel := context.WithTimeout(context.Background(), deathLimit)
 	defer cancel()
 	var out syncbuf.Buffer
@@ -292,8 +289,6 @@ func TestKilledGorunLeavesNothing(t *testing.T) {
 		t.Errorf("gorun ended with %v, want killed by SIGKILL", err)
 	}
 	t.Logf("death: gorun-killed: every rank gone %.1f ms after gorun was killed", ms(gone))
-
-	checkShm(t, before, files)
 }
 
 // holdsShmFile reports whether pid holds open a file of /dev/shm (which, unnamed, its
@@ -307,34 +302,6 @@ func holdsShmFile(pid int) bool {
 		}
 	}
 	return false
-}
-
-var (
-	gorunOnce sync.Once
-	gorunPath string
-	gorunErr  error
-)
-
-// gorunBinary builds cmd/gorun once per test binary into the tests' private TMPDIR (which
-// TestMain removes).
-func gorunBinary(t *testing.T) string {
-	t.Helper()
-	gorunOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gorun-cmd-")
-		if err != nil {
-			gorunErr = err
-			return
-		}
-		gorunPath = filepath.Join(dir, "gorun")
-		out, err := exec.Command("go", "build", "-o", gorunPath, "github.com/gorun-hpc/gorun/cmd/gorun").CombinedOutput()
-		if err != nil {
-			gorunErr = fmt.Errorf("go build ./cmd/gorun: %v\n%s", err, out)
-		}
-	})
-	if gorunErr != nil {
-		t.Fatal(gorunErr)
-	}
-	return gorunPath
 }
 
 var jobLine = regexp.MustCompile(`(?m)^job (\S+)$`)
@@ -358,7 +325,7 @@ func jobSegmentFiles(stdout string, pids map[int]int) map[int]string {
 // segmentFileOf returns the /dev/shm entry that is rank's file by jobSegmentFiles' name, if
 // there is one.
 func segmentFileOf(t *testing.T, stem string) (string, bool) {
-	for e := range gorunShmEntries(t) {
+	for e := range harness.ShmEntries(t) {
 		if isSegmentFile(e, stem) {
 			return "/dev/shm/" + e, true
 		}
@@ -368,46 +335,6 @@ func segmentFileOf(t *testing.T, stem string) (string, bool) {
 
 func isSegmentFile(name, stem string) bool {
 	return name == stem || strings.HasPrefix(name, stem+"-")
-}
-
-// gorunShmEntries lists gorun's entries in /dev/shm.
-func gorunShmEntries(t *testing.T) map[string]bool {
-	t.Helper()
-	ents, err := os.ReadDir("/dev/shm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := make(map[string]bool)
-	for _, e := range ents {
-		if strings.HasPrefix("/dev/shm/"+e.Name(), shmname.Prefix) {
-			m[e.Name()] = true
-		}
-	}
-	return m
-}
-
-// checkShm fails the test if /dev/shm has a segment file of this job (ours, by rank; see
-// jobSegmentFiles) that it had not before, and removes it. Other gorun entries that appeared
-// meanwhile belong to other jobs on the machine (other engineers' tests): they are only
-// logged.
-func checkShm(t *testing.T, before map[string]bool, ours map[int]string) {
-	t.Helper()
-	for e := range gorunShmEntries(t) {
-		if before[e] {
-			continue
-		}
-		mine := false
-		for r, stem := range ours {
-			if isSegmentFile(e, stem) {
-				t.Errorf("/dev/shm/%s left behind (the segment file of rank %d as its node's first)", e, r)
-				os.Remove("/dev/shm/" + e)
-				mine = true
-			}
-		}
-		if !mine {
-			t.Logf("/dev/shm/%s appeared during the job; not this job's segment name", e)
-		}
-	}
 }
 
 // processGone reports whether pid has exited: no such process, or a zombie with no thread

@@ -1,71 +1,44 @@
 package launcher
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/topology"
 	"golang.org/x/sys/unix"
 )
 
-// The test programs under testdata/, built once by TestMain.
+// The test programs under testdata/, built together by TestMain.
 var bin struct {
 	sleeper, lines, cat, pmiexchange, placement, shmleak, dier string
 }
 
-// TestMain builds the test rank programs into a private directory, which
-// also serves as TMPDIR for the tests (ResolveProgram's builds), and
-// removes it afterwards.
+// TestMain builds the test rank programs and runs the tests in harness's private directory
+// (also their TMPDIR, where ResolveProgram builds), which it removes afterwards.
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
+	harness.Main(m, func() error {
+		p, err := harness.Build("./testdata/sleeper", "./testdata/lines", "./testdata/cat",
+			"./testdata/pmiexchange", "./testdata/placement", "./testdata/shmleak", "./testdata/dier")
+		if err != nil {
+			return err
+		}
+		bin.sleeper, bin.lines, bin.cat, bin.pmiexchange, bin.placement, bin.shmleak, bin.dier =
+			p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+		return nil
+	})
 }
 
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "gorun-launcher-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	os.Setenv("TMPDIR", tmp)
-	progs := []string{"sleeper", "lines", "cat", "pmiexchange", "placement", "shmleak", "dier"}
-	args := []string{"build", "-o", dir + "/"}
-	for _, p := range progs {
-		args = append(args, "./testdata/"+p)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building test programs: %v\n%s", err, out)
-		return 1
-	}
-	bin.sleeper = filepath.Join(dir, "sleeper")
-	bin.lines = filepath.Join(dir, "lines")
-	bin.cat = filepath.Join(dir, "cat")
-	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
-	bin.placement = filepath.Join(dir, "placement")
-	bin.shmleak = filepath.Join(dir, "shmleak")
-	bin.dier = filepath.Join(dir, "dier")
-	return m.Run()
-}
-
-// job is one Run in the background, bounded by the test's deadline.
+// testJob is one Run in the background, bounded by the test's deadline.
 type testJob struct {
 	cfg            Config
 	stdout, stderr *syncbuf.Buffer
@@ -159,72 +132,6 @@ func assertGone(t *testing.T, pids map[int]int) {
 	}
 }
 
-// checkLeaks fails the test if, when it ends, the test process has child
-// processes, more open descriptors or more goroutines than when it began,
-// or a thread whose CPU mask is not the process's (a rank's, left on the
-// launcher's spawner thread).
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	fds, goroutines := countFDs(t), runtime.NumGoroutine()
-	mask := processMask(t)
-	t.Cleanup(func() {
-		if kids := children(t); len(kids) > 0 {
-			t.Errorf("child processes left: %v", kids)
-		}
-		checkThreadMasks(t, mask)
-		// Goroutines of a finished Run may take a moment to be gone.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			nf, ng := countFDs(t), runtime.NumGoroutine()
-			if nf <= fds && ng <= goroutines {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("leak: %d fds (was %d), %d goroutines (was %d)\n%s",
-					nf, fds, ng, goroutines, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func countFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// children lists the pids whose parent is this process.
-func children(t *testing.T) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := os.Getpid()
-	var kids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid ...; comm may contain spaces and parens.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		f := strings.Fields(string(rest))
-		if len(f) > 1 && f[1] == strconv.Itoa(self) {
-			kids = append(kids, pid)
-		}
-	}
-	return kids
-}
-
 // jobError asserts that err is a *JobError.
 func jobError(t *testing.T, err error) *JobError {
 	t.Helper()
@@ -260,23 +167,4 @@ func processMask(t *testing.T) topology.CPUSet {
 		t.Fatal(err)
 	}
 	return topology.CPUSetFromUnix(&u)
-}
-
-// checkThreadMasks fails the test if a thread of this process has a CPU
-// mask other than want. Threads that end meanwhile are skipped.
-func checkThreadMasks(t *testing.T, want topology.CPUSet) {
-	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range tasks {
-		list, err := cpusAllowed("/proc/self/task/" + task.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		if got, err := topology.ParseCPUSet(list); err != nil || !got.Equal(want) {
-			t.Errorf("thread %s has CPU mask %s, the process had %s", task.Name(), list, want)
-		}
-	}
 }

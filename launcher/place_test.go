@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/topology"
 	"golang.org/x/sys/unix"
@@ -70,7 +71,7 @@ func TestBindCore(t *testing.T) {
 		bind topology.BindTo
 	}{{"explicit", topology.BindCore}, {"default", topology.BindDefault}} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			want := mustPlace(t, 2, tc.bind)
 			if !want.Bound() {
 				t.Skipf("2 ranks oversubscribe the %d usable CPUs: the default binds nothing (see TestUnbound)",
@@ -115,7 +116,7 @@ func TestUnbound(t *testing.T) {
 			if tc.n > 64 {
 				t.Skipf("oversubscribing %d CPUs takes %d rank processes; too many for a test", usable, tc.n)
 			}
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			all := processMask(t)
 			if p := mustPlace(t, tc.n, tc.bind); p.Bound() {
 				t.Fatalf("Place(%d, %v) binds to %v", tc.n, tc.bind, p.BindTo)
@@ -149,7 +150,7 @@ func TestUserGOMAXPROCSWins(t *testing.T) {
 		{"empty counts as unset", "", []string{"GOMAXPROCS="}, share},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			t.Setenv("GOMAXPROCS", tc.parent) // set only in the environment ranks inherit
 			for r, g := range runPlacement(t, Config{N: 2, Env: tc.env}) {
 				if g.gomaxprocs != tc.want {
@@ -234,9 +235,9 @@ func TestPlaceResolution(t *testing.T) {
 
 // A rank that cannot be bound fails the job as a setup error; the ranks
 // already started are ended, and the spawner's thread keeps no rank's mask
-// (checkLeaks).
+// (harness.CheckLeaks).
 func TestBindFails(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	cfg, err := Config{N: 2, Program: bin.sleeper, BindTo: topology.BindCore}.withDefaults()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 )
 
 func TestResolveProgram(t *testing.T) {
@@ -53,7 +55,7 @@ func TestResolveProgram(t *testing.T) {
 		{"empty", "", false, "", "no program"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			path, cleanup, err := ResolveProgram(ctx, tc.program)
 			if cleanup == nil {
 				t.Fatal("nil cleanup")
@@ -89,6 +91,7 @@ func TestResolveProgram(t *testing.T) {
 }
 
 func TestResolveProgramCanceled(t *testing.T) {
+	harness.CheckLeaks(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, cleanup, err := ResolveProgram(ctx, "./testdata/lines")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/pmi"
 )
 
@@ -96,7 +97,7 @@ func watchLineOf(key []byte, r int) string {
 // A remote rank's watch connection is kept until the job ends; a stranger's is closed
 // and forgotten, whatever it sends.
 func TestWatchAuthenticates(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	rs, key := watchJob(t, 10*time.Second)
 	other := bytes.Repeat([]byte{8}, 32)
 	for _, tc := range []struct{ name, line string }{
@@ -134,7 +135,7 @@ func TestWatchAuthenticates(t *testing.T) {
 // Connections that say nothing are closed after the line limit; while maxOpening of them
 // wait, a rank's connection waits in the backlog, and is kept once a slot frees.
 func TestWatchBoundsPending(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	rs, key := watchJob(t, 10*time.Second)
 	silent := make([]net.Conn, maxOpening)
 	for i := range silent {
@@ -154,7 +155,7 @@ func TestWatchBoundsPending(t *testing.T) {
 }
 
 func TestWatchSilentConnectionTimesOut(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	rs, _ := watchJob(t, 100*time.Millisecond)
 	c := dialWatch(t, rs, "")
 	if !closedByServer(c) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 )
 
 // Ranks on "other hosts" here run on this machine too: the launch command
@@ -25,7 +27,7 @@ const envLaunch = "env GORUN_TEST_HOST={host}"
 var whereLine = regexp.MustCompile(`(?m)^(?:\[\d+\] )?where rank=(\d+) host=(\S*) local=(\S*) watch=(\S+)$`)
 
 func TestRemoteRanks(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j, err := runJob(t, Config{N: 4, Program: bin.pmiexchange, TagOutput: true,
 		Hosts: []Host{{"localhost", 2}, {"fake-b", 3}}, LaunchCmd: envLaunch, PMIAddr: "127.0.0.1"}, 20*time.Second)
 	if err != nil {
@@ -79,7 +81,7 @@ exec env -i PATH="$PATH" GORUN_TEST_HOST="$host" sh -c "$*"
 }
 
 func TestRemoteThroughSSH(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	t.Setenv("GORUN_TEST_INHERITED", "yes") // GORUN_* settings travel on the command line
 	extra := `it's "a" $b`
 	j, err := runJob(t, Config{N: 2, Program: bin.pmiexchange, Env: []string{"GORUN_TEST_EXTRA=" + extra},
@@ -101,7 +103,7 @@ func TestRemoteThroughSSH(t *testing.T) {
 }
 
 func TestRemoteRankFails(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j := startJob(t, Config{N: 4, Program: bin.sleeper, Args: []string{"-fail-rank", "3", "-code", "5", "-meet"},
 		Hosts: []Host{{"localhost", 2}, {"fake-b", 2}}, LaunchCmd: envLaunch, PMIAddr: "127.0.0.1"}, 20*time.Second)
 	pids := j.waitPids(t, 4)
@@ -114,7 +116,7 @@ func TestRemoteRankFails(t *testing.T) {
 }
 
 func TestRemoteRankAborts(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	_, err := runJob(t, Config{N: 3, Program: bin.pmiexchange, Args: []string{"-abort-rank", "2", "-code", "9"},
 		Hosts: []Host{{"localhost", 1}, {"fake-b", 2}}, LaunchCmd: envLaunch, PMIAddr: "127.0.0.1"}, 20*time.Second)
 	je := jobError(t, err)
@@ -125,7 +127,7 @@ func TestRemoteRankAborts(t *testing.T) {
 
 // A launch command that cannot run fails the job at once, naming the host.
 func TestLaunchCommandMissing(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	_, err := runJob(t, Config{N: 2, Program: bin.sleeper, Hosts: []Host{{"localhost", 1}, {"b", 1}},
 		LaunchCmd: "/nonexistent/ssh {host}", PMIAddr: "127.0.0.1"}, 20*time.Second)
 	je := jobError(t, err)

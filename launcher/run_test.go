@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 )
 
 func TestRankExitStatus(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j := startJob(t, Config{N: 4, Program: bin.sleeper, Args: []string{"-meet", "-fail-rank", "2", "-code", "3"}}, 10*time.Second)
 	pids := j.waitPids(t, 4)
 	je := jobError(t, j.wait(t))
@@ -43,7 +44,7 @@ func TestRankExitStatus(t *testing.T) {
 }
 
 func TestRankKilledBySignal(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j := startJob(t, Config{N: 3, Program: bin.sleeper}, 10*time.Second)
 	pids := j.waitPids(t, 3)
 	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
@@ -65,7 +66,7 @@ func TestRankKilledBySignal(t *testing.T) {
 func TestPMIExchange(t *testing.T) {
 	for _, n := range []int{1, 2, 4, 8} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			j, err := runJob(t, Config{N: n, Program: bin.pmiexchange, TagOutput: true}, 20*time.Second)
 			if err != nil {
 				t.Fatalf("Run: %v\nstderr:\n%s", err, j.stderr)
@@ -82,7 +83,7 @@ func TestPMIExchange(t *testing.T) {
 
 // A rank that exits 0 while the others still run is fine: they finish too.
 func TestEarlyCleanExit(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j, err := runJob(t, Config{N: 3, Program: bin.sleeper,
 		Args: []string{"-fail-rank", "0", "-code", "0", "-after", "0s", "-live", "300ms", "-report-term"}}, 10*time.Second)
 	if err != nil {
@@ -97,7 +98,7 @@ func TestEarlyCleanExit(t *testing.T) {
 var envLine = regexp.MustCompile(`(?m)^env rank=(\d+) size=(\d+) fd=(\d+) jobid=(\S+) key=(\S*) extra=(\S*) inherited=(\S*) pmi_port=(\S*)$`)
 
 func TestRankEnvironment(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	t.Setenv("PMI_PORT", "outer-launcher:1") // must not reach the ranks
 	t.Setenv("GORUN_TEST_INHERITED", "yes")
 	var jobIDs, keys []string
@@ -149,7 +150,7 @@ func TestOutputForwarding(t *testing.T) {
 		{"tagged, one writer for both", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			cfg := Config{N: n, Program: bin.lines, Args: []string{"-n", fmt.Sprint(lines)}, TagOutput: tc.tag}
 			both := &syncbuf.Buffer{}
 			if tc.merge {
@@ -228,7 +229,7 @@ func TestStdinToRankZero(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			cfg := Config{N: 2, Program: bin.cat, Stdin: tc.stdin(t)}
 			j, err := runJob(t, cfg, 10*time.Second)
 			if err != nil {
@@ -245,7 +246,7 @@ func TestStdinToRankZero(t *testing.T) {
 }
 
 func TestPMIAbort(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j, err := runJob(t, Config{N: 3, Program: bin.pmiexchange, Args: []string{"-abort-rank", "1", "-code", "7"}}, 10*time.Second)
 	je := jobError(t, err)
 	if je.Cause != CauseAbort || len(je.Ranks) != 1 {
@@ -264,7 +265,7 @@ func TestPMIAbort(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j := startJob(t, Config{N: 2, Program: bin.sleeper, Timeout: 300 * time.Millisecond}, 10*time.Second)
 	pids := j.waitPids(t, 2)
 	je := jobError(t, j.wait(t))
@@ -279,7 +280,7 @@ func TestTimeout(t *testing.T) {
 
 // Cancelling Run's context sends every rank SIGTERM.
 func TestCancelForwardsSIGTERM(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j := startJob(t, Config{N: 3, Program: bin.sleeper, Args: []string{"-report-term"}}, 10*time.Second)
 	pids := j.waitPids(t, 3)
 	cause := errors.New("interrupt signal received")
@@ -301,7 +302,7 @@ func TestCancelForwardsSIGTERM(t *testing.T) {
 
 // Ranks that ignore SIGTERM are killed once the grace period is over.
 func TestGraceThenSIGKILL(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	const grace = 300 * time.Millisecond
 	j := startJob(t, Config{N: 2, Program: bin.sleeper, Args: []string{"-meet", "-ignore-term", "-fail-rank", "0", "-code", "1"},
 		Grace: grace}, 10*time.Second)
@@ -335,7 +336,7 @@ func TestSetupErrors(t *testing.T) {
 		{"exec fails", Config{N: 2, Program: badExec}, "exec format error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			harness.CheckLeaks(t)
 			_, err := runJob(t, tc.cfg, 10*time.Second)
 			je := jobError(t, err)
 			if je.Cause != CauseSetup || !strings.Contains(je.Error(), tc.want) || je.ExitCode() != 1 {
@@ -347,7 +348,7 @@ func TestSetupErrors(t *testing.T) {
 
 // Run builds a package directory once, then runs it.
 func TestRunBuildsPackage(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	j, err := runJob(t, Config{N: 2, Program: "./testdata/lines", Args: []string{"-n", "1"}}, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +360,7 @@ func TestRunBuildsPackage(t *testing.T) {
 }
 
 func TestCanceledBeforeStart(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	je := jobError(t, Run(ctx, Config{N: 2, Program: bin.sleeper}))
@@ -373,7 +374,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 // it. Goroutines doing exactly that while a job runs must not kill its
 // ranks (Run forks them from a thread it keeps locked; see job.spawn).
 func TestRanksSurviveThreadExits(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	stop := make(chan struct{})
 	var churn sync.WaitGroup
 	churn.Go(func() {
@@ -402,7 +403,7 @@ func TestRanksSurviveThreadExits(t *testing.T) {
 // When a rank cannot be started (here: the process runs out of file
 // descriptors part-way), the ranks already running are ended and reaped.
 func TestStartFailsPartWay(t *testing.T) {
-	checkLeaks(t)
+	harness.CheckLeaks(t)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
@@ -426,4 +427,14 @@ func TestStartFailsPartWay(t *testing.T) {
 	}
 	t.Logf("%v (%d ranks terminated)", je, je.Terminated)
 	assertGone(t, parsePids(j.stdout.String()))
+}
+
+// countFDs is the number of descriptors the test process has open.
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

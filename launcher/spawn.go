@@ -83,7 +83,8 @@ func (j *job) startRank(r int, thread *threadMask) (p *rankProc, err error) {
 		stdin = j.cfg.Stdin
 	}
 	if sl.remote {
-		// The job key, as the first line (see rank's launcherKey), then rank 0's input.
+		// The job key, as the first line (GORUN_JOB_KEY=stdin: see pmi.JobKey,
+		// which the rank reads it with), then rank 0's input.
 		key := strings.NewReader(j.key + "\n")
 		if stdin != nil {
 			stdin = io.MultiReader(key, stdin)

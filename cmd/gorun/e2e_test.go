@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,40 +14,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"golang.org/x/sys/unix"
 )
 
-// Binaries built once by TestMain: gorun itself and three rank programs of
-// the launcher's tests, in dir, which TestMain removes at the end.
-var bin struct{ dir, gorun, sleeper, pmiexchange, placement string }
+// Binaries built together by TestMain: gorun itself and three rank programs of the launcher's
+// tests.
+var bin struct{ gorun, sleeper, pmiexchange, placement string }
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "gorun-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	// Orphaned ranks (after gorun is killed) become our children.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
-		return 1
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", ".",
-		"../../launcher/testdata/sleeper", "../../launcher/testdata/pmiexchange",
-		"../../launcher/testdata/placement")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		return 1
-	}
-	bin.gorun = filepath.Join(dir, "gorun")
-	bin.sleeper = filepath.Join(dir, "sleeper")
-	bin.pmiexchange = filepath.Join(dir, "pmiexchange")
-	bin.placement = filepath.Join(dir, "placement")
-	bin.dir = dir
-	return m.Run()
+// TestMain makes the test process a child subreaper, so that ranks orphaned when gorun is
+// killed become its children (which harness.CheckLeaks then sees too), builds the binaries
+// and runs the tests in harness's private directory.
+func TestMain(m *testing.M) {
+	harness.Main(m, func() error {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
+		}
+		p, err := harness.Build(".", "../../launcher/testdata/sleeper", "../../launcher/testdata/pmiexchange",
+			"../../launcher/testdata/placement")
+		if err != nil {
+			return err
+		}
+		bin.gorun, bin.sleeper, bin.pmiexchange, bin.placement = p[0], p[1], p[2], p[3]
+		return nil
+	})
 }
 
 // gorunCmd is the gorun binary running args, its stdout readable as lines.
@@ -58,8 +47,11 @@ type gorunCmd struct {
 	stderr bytes.Buffer
 }
 
+// startGorun starts gorun with args. When the test ends, gorun is killed and reaped, and
+// then nothing may be left behind (harness.CheckLeaks).
 func startGorun(t *testing.T, args ...string) *gorunCmd {
 	t.Helper()
+	harness.CheckLeaks(t)
 	g := &gorunCmd{cmd: exec.Command(bin.gorun, args...)}
 	g.cmd.Stderr = &g.stderr
 	out, err := g.cmd.StdoutPipe()

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/launcher"
 	"github.com/gorun-hpc/gorun/topology"
 )
@@ -105,12 +105,7 @@ func TestHelloBindCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello := filepath.Join(bin.dir, "hello")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", hello, "../../examples/hello").CombinedOutput(); err != nil {
-		t.Fatalf("build examples/hello: %v\n%s", err, out)
-	}
+	hello := harness.Program(t, "../../examples/hello")
 	g := startGorun(t, "-n", "2", "--bind-to", "core", hello)
 	out, code := g.wait(t)
 	if code != 0 {

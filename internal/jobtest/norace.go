@@ -1,8 +1,0 @@
-//go:build !race
-
-package jobtest
-
-const raceEnabled = false
-
-// Race reports whether the race detector is on (its instrumentation allocates).
-const Race = raceEnabled
