@@ -120,7 +120,34 @@ func buildMissing(pkgs []string) error {
 		builds.bins = make(map[string]string)
 	}
 	for _, k := range pkgs {
-		builds.bins[k] = filepath.Join(dir, binaryName(k))
+		bin := filepath.Join(dir, binaryName(k))
+		if emulator != "" {
+			if err := wrapInEmulator(bin); err != nil {
+				return err
+			}
+		}
+		builds.bins[k] = bin
+	}
+	return nil
+}
+
+// emulator is GORUN_TEST_EMULATOR: the user-mode emulator (qemu-aarch64) that runs the test
+// binary (go test -exec) where the kernel has no binfmt handler for its architecture. The
+// programs the harness builds are of the same architecture, so they must be started through
+// it too.
+var emulator = os.Getenv("GORUN_TEST_EMULATOR")
+
+// wrapInEmulator moves the program at bin to bin.prog and puts at bin a shell script that
+// runs it under emulator, so that whoever executes bin (the launcher, a test) runs it.
+// The script execs: the process's pid is the program's.
+func wrapInEmulator(bin string) error {
+	prog := bin + ".prog"
+	if err := os.Rename(bin, prog); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s %s \"$@\"\n", emulator, prog)
+	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
+		return fmt.Errorf("harness: %w", err)
 	}
 	return nil
 }

@@ -287,7 +287,7 @@ func openFDs() (map[string]string, error) {
 type proc struct {
 	pid, ppid   int
 	name, state string // the command name and state of /proc/PID/stat
-	exe         string // its executable, "" where unreadable (a zombie's, another user's)
+	exe         string // its executable, "" where unreadable (a zombie's, another user's); under emulation, the program the emulator runs
 }
 
 // processes lists every process of the machine.
@@ -317,6 +317,15 @@ func processes() ([]proc, error) {
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		exe, _ := os.Readlink("/proc/" + e.Name() + "/exe")
+		if emulator != "" {
+			// qemu-user runs the program in its own process: /proc shows qemu's executable,
+			// and the program as its first argument.
+			if args, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil {
+				if a := bytes.Split(args, []byte{0}); len(a) > 1 && filepath.Base(string(a[0])) == filepath.Base(emulator) {
+					exe = string(a[1])
+				}
+			}
+		}
 		procs = append(procs, proc{pid: pid, ppid: ppid, name: string(stat[open+1 : end]), state: f[0],
 			exe: strings.TrimSuffix(exe, " (deleted)")})
 	}
