@@ -27,7 +27,7 @@ func pinThread(cpu int) {
 }
 
 // BenchmarkBulkPipe streams messages through a bulk pipe from one pinned thread to another,
-// the pipelined two-copy path of large messages (compare: shared/anchors copybw ring).
+// the pipelined two-copy path of large messages (internal/sharedcopy says what it measured and against what).
 func BenchmarkBulkPipe(b *testing.B) {
 	for _, tc := range []struct {
 		name        string
