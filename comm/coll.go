@@ -37,6 +37,15 @@ var engine = sync.OnceValues(func() (*collective.Engine, error) {
 	return collective.NewEngine(os.Getenv)
 })
 
+// What collective's algorithms see of a communicator: it finds NodeAware by a type assertion
+// (Engine.aware), so the check that collView has it is made here, at compile time.
+var (
+	_ collective.Comm      = (*collView)(nil)
+	_ collective.NodeAware = (*collView)(nil)
+	_ collective.Request   = (*collRequest)(nil)
+	_ collective.Node      = (*rank.NodeArena)(nil)
+)
+
 // collView is a Comm as the collective algorithms see it: bytes, ranks of the communicator,
 // the collective context.
 type collView Comm

@@ -70,8 +70,13 @@ func InitWith(cfg Config) (*Comm, error) {
 	if err != nil {
 		return nil, err
 	}
+	return worldComm(w), nil
+}
+
+// worldComm returns the world communicator over w (also for comm's in-process tests).
+func worldComm(w *rank.World) *Comm {
 	// The world has context pair 0 (contexts 0 and 1); derived communicators take 2k, 2k+1.
-	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1, arena: w.NodeArena()}}, nil
+	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1, arena: w.NodeArena()}}
 }
 
 // Rank is this rank's number in the communicator, 0 ≤ Rank < Size.

@@ -97,7 +97,9 @@ func (w *World) Close() error {
 			w.rendezvous.close(rendezvousLinger)
 		}
 		w.closeErr = errs
-		initialized.Store(false)
+		if w.mem == nil { // an in-process world never held the process's one Init
+			initialized.Store(false)
+		}
 	})
 	return w.closeErr
 }
@@ -115,7 +117,8 @@ func (w *World) stopDriving() {
 	}
 }
 
-// teardown closes every transport: sockets first, then shared memory.
+// teardown closes every transport: sockets first, then shared memory (or an in-process
+// world's port).
 func (w *World) teardown() error {
 	var errs error
 	for _, n := range w.nets {
@@ -129,6 +132,11 @@ func (w *World) teardown() error {
 			errs = multierror.Append(errs, err)
 		}
 		w.shm = nil
+	}
+	if w.mem != nil {
+		if err := w.mem.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
 	}
 	return errs
 }

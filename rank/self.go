@@ -6,6 +6,15 @@ import (
 	"github.com/gorun-hpc/gorun/transport"
 )
 
+// The types the transports and the matcher see through transport's interfaces.
+var (
+	_ transport.Endpoint   = (*selfEndpoint)(nil)
+	_ transport.Counted    = (*selfEndpoint)(nil)
+	_ transport.Rendezvous = (*selfRendezvous)(nil)
+	_ transport.Sink       = (*matcher)(nil)
+	_ transport.Completion = (*Request)(nil)
+)
+
 // selfEndpoint carries messages a rank sends to itself. Small ones are delivered at once (the
 // matcher copies them if no receive is posted); large and synchronous ones by a rendezvous
 // that copies straight from the send buffer into the receive buffer once matched.

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/memtransport"
 	"github.com/gorun-hpc/gorun/internal/pmi"
 	"github.com/gorun-hpc/gorun/transport"
 	"github.com/gorun-hpc/gorun/transport/shm"
@@ -46,7 +47,8 @@ type World struct {
 	pmi        *pmi.Client // nil for a world of one
 	rendezvous *rendezvous // rank 0's key-value service, for launchers that have none
 	nets       []*sock.Net
-	shm        *shm.Transport // nil unless a peer is reached through shared memory
+	shm        *shm.Transport     // nil unless a peer is reached through shared memory
+	mem        *memtransport.Port // an in-process world's transport (inprocess.go), else nil
 
 	requests sync.Pool // *Request, for blocking calls
 
@@ -94,7 +96,7 @@ func (w *World) NodeCount() int { return w.node.nodeCount }
 func (w *World) NodeOf(r int) int { return w.peers[r].card.nodeIndex }
 
 // Path returns the transport that carries messages to world rank r: "self", "shm", "unix" or
-// "tcp".
+// "tcp" ("mem" in an in-process world, see InProcess).
 func (w *World) Path(r int) string { return w.peers[r].path }
 
 var initialized atomic.Bool
@@ -108,14 +110,21 @@ func Init(cfg Config) (*World, error) {
 	if !initialized.CompareAndSwap(false, true) {
 		return nil, errors.New("gorun: Init called twice in one process")
 	}
-	w := &World{cfg: cfg, m: newMatcher(), handoff: make(chan struct{}, 1), closingCh: make(chan struct{})}
-	w.requests.New = func() any { return newRequest(w) }
+	w := newWorld(cfg)
 	if err := w.bootstrap(); err != nil {
 		w.teardown()
 		initialized.Store(false)
 		return nil, fmt.Errorf("gorun: %w", err)
 	}
 	return w, nil
+}
+
+// newWorld returns a World with its runtime parts made and no peers yet: what Init's bootstrap
+// and InProcess then connect.
+func newWorld(cfg Config) *World {
+	w := &World{cfg: cfg, m: newMatcher(), handoff: make(chan struct{}, 1), closingCh: make(chan struct{})}
+	w.requests.New = func() any { return newRequest(w) }
+	return w
 }
 
 // rendezvousLinger bounds how long rank 0 keeps serving its rendezvous after its own Close,
@@ -384,6 +393,8 @@ type NodeArena struct {
 // which case no node of the job has an arena.
 func (w *World) NodeArena() *NodeArena {
 	switch {
+	case w.mem != nil && w.node.nodeCount < w.size:
+		return nil // in-process: a node of several ranks has no shared memory, so none has
 	case len(w.node.localRanks) == 1 && w.cfg.Transport != "tcp" && w.cfg.Transport != "unix":
 		return &NodeArena{w: w, a: shm.SoloArena(shm.DefaultCollSlot / 2)}
 	case w.shm == nil:
