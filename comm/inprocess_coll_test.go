@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gorun-hpc/gorun/comm"
+	"github.com/gorun-hpc/gorun/internal/collref"
 	"github.com/gorun-hpc/gorun/internal/view"
 )
 
@@ -28,62 +29,13 @@ var (
 	collCounts = []int{0, 1, 7, 1000}
 )
 
-// binaryFractions are float inputs whose sums and products over up to 8 ranks are exact in
-// any order of combination, so that the reference can be compared exactly.
-var binaryFractions = [...]float64{0.5, -1, 2, -0.25, 4, 1.5, -3, 0.75, 1}
-
-// collInput is rank's contribution of count elements to the call with seed.
-func collInput[T collNumber](rank, count, seed int) []T {
-	out := make([]T, count)
-	var z T
-	_, isFloat := any(z).(float64)
-	for i := range out {
-		if isFloat {
-			out[i] = T(binaryFractions[(rank*5+i*3+seed)%len(binaryFractions)])
-		} else {
-			out[i] = T((rank*31+i*7+seed)%13 - 6)
-		}
-	}
-	return out
-}
-
 // collInputs is every rank's input.
 func collInputs[T collNumber](n, count, seed int) [][]T {
 	in := make([][]T, n)
 	for r := range in {
-		in[r] = collInput[T](r, count, seed)
+		in[r] = collref.Input[T](r, count, seed)
 	}
 	return in
-}
-
-func applyOp[T collNumber](op comm.Op, a, b T) T {
-	truth := func(v bool) T {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	switch op {
-	case comm.Sum:
-		return a + b
-	case comm.Prod:
-		return a * b
-	case comm.Min:
-		return min(a, b)
-	case comm.Max:
-		return max(a, b)
-	case comm.Band:
-		return T(int64(a) & int64(b))
-	case comm.Bor:
-		return T(int64(a) | int64(b))
-	case comm.Bxor:
-		return T(int64(a) ^ int64(b))
-	case comm.Land:
-		return truth(a != 0 && b != 0)
-	case comm.Lor:
-		return truth(a != 0 || b != 0)
-	}
-	panic(fmt.Sprintf("reference: op %v", op))
 }
 
 func concatBlocks[T any](parts [][]T) []T {
@@ -162,7 +114,7 @@ func prefixes[T collNumber](m *memo, op comm.Op, n, count, seed int) [][]T {
 		for r := 1; r < n; r++ {
 			acc := append([]T(nil), out[r-1]...)
 			for i := range acc {
-				acc[i] = applyOp(op, acc[i], ins[r][i])
+				acc[i] = collref.Apply(op, acc[i], ins[r][i])
 			}
 			out[r] = acc
 		}

@@ -6,8 +6,10 @@ import (
 	"math/rand/v2"
 
 	"github.com/gorun-hpc/gorun/comm"
+	"github.com/gorun-hpc/gorun/internal/collref"
 )
 
+// number is the element types the matrix runs.
 type number interface {
 	int32 | int64 | float32 | float64
 }
@@ -21,70 +23,13 @@ var (
 // big is 2^20/8 elements: 1 MiB of float64.
 const big = 1 << 20 / 8
 
-func isFloat[T number]() bool {
-	var z T
-	switch any(z).(type) {
-	case float32, float64:
-		return true
-	}
-	return false
-}
-
-var floatValues = [...]float64{0.5, -1, 2, -0.25, 4, 1.5, -3, 0.75, 1}
-
-// gen returns rank's input: small integers, or floats that are sums and products of a few
-// binary fractions, so that every op's result is exact in any order of combination and the
-// reference can be compared exactly.
-func gen[T number](rank, count, seed int) []T {
-	out := make([]T, count)
-	for i := range out {
-		if isFloat[T]() {
-			out[i] = T(floatValues[(rank*5+i*3+seed)%len(floatValues)])
-		} else {
-			out[i] = T((rank*31+i*7+seed)%13 - 6)
-		}
-	}
-	return out
-}
-
-func apply[T number](op comm.Op, a, b T) T {
-	truth := func(v bool) T {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	switch op {
-	case comm.Sum:
-		return a + b
-	case comm.Prod:
-		return a * b
-	case comm.Min:
-		return min(a, b)
-	case comm.Max:
-		return max(a, b)
-	case comm.Band:
-		return T(int64(a) & int64(b))
-	case comm.Bor:
-		return T(int64(a) | int64(b))
-	case comm.Bxor:
-		return T(int64(a) ^ int64(b))
-	case comm.Land:
-		return truth(a != 0 && b != 0)
-	case comm.Lor:
-		return truth(a != 0 || b != 0)
-	}
-	fail("reference: op %v", op)
-	return 0
-}
-
 // fold reduces the parts part(ins[r]) of ranks [0, upto) in rank order.
 func fold[T number](op comm.Op, ins [][]T, upto int, part func([]T) []T) []T {
 	acc := append([]T(nil), part(ins[0])...)
 	for r := 1; r < upto; r++ {
 		x := part(ins[r])
 		for i := range acc {
-			acc[i] = apply(op, acc[i], x[i])
+			acc[i] = collref.Apply(op, acc[i], x[i])
 		}
 	}
 	return acc
@@ -146,7 +91,7 @@ func typed[T number](c *comm.Comm, ops []comm.Op) {
 			seed++
 			allreduce[T](c, op, count, seed, seed%2 == 0)
 			for _, root := range roots(n) {
-				in := gen[T](me, count, seed)
+				in := collref.Input[T](me, count, seed)
 				var out []T
 				if me == root {
 					out = make([]T, count)
@@ -156,7 +101,7 @@ func typed[T number](c *comm.Comm, ops []comm.Op) {
 					same(outs[root], fold(op, ins, n, all), fmt.Sprintf("reduce %v %T", op, in), root)
 				}
 			}
-			in := gen[T](me, n*count, seed)
+			in := collref.Input[T](me, n*count, seed)
 			out := make([]T, count)
 			check(comm.ReduceScatterBlock(c, in, out, op), "reduce-scatter %v count %d", op, count)
 			if ins, outs := toRoot0(c, in, out); me == 0 {
@@ -165,7 +110,7 @@ func typed[T number](c *comm.Comm, ops []comm.Op) {
 					same(outs[r], fold(op, ins, n, block), fmt.Sprintf("reduce-scatter %v %T", op, in), r)
 				}
 			}
-			in = gen[T](me, count, seed)
+			in = collref.Input[T](me, count, seed)
 			out = make([]T, count)
 			check(comm.Scan(c, in, out, op), "scan %v count %d", op, count)
 			if ins, outs := toRoot0(c, in, out); me == 0 {
@@ -179,7 +124,7 @@ func typed[T number](c *comm.Comm, ops []comm.Op) {
 }
 
 func allreduce[T number](c *comm.Comm, op comm.Op, count, seed int, inPlace bool) {
-	in := gen[T](c.Rank(), count, seed)
+	in := collref.Input[T](c.Rank(), count, seed)
 	out := make([]T, count)
 	if inPlace {
 		copy(out, in)
@@ -201,15 +146,15 @@ func moves[T number](c *comm.Comm, count, seed int) {
 	for _, root := range roots(n) {
 		buf := make([]T, count)
 		if me == root {
-			buf = gen[T](me, count, seed)
+			buf = collref.Input[T](me, count, seed)
 		}
 		check(comm.Bcast(c, buf, root), "bcast count %d root %d", count, root)
 		if _, outs := toRoot0(c, buf, buf); me == 0 {
 			for r := range outs {
-				same(outs[r], gen[T](root, count, seed), "bcast", r)
+				same(outs[r], collref.Input[T](root, count, seed), "bcast", r)
 			}
 		}
-		in := gen[T](me, count, seed)
+		in := collref.Input[T](me, count, seed)
 		var out []T
 		if me == root {
 			out = make([]T, n*count)
@@ -220,24 +165,24 @@ func moves[T number](c *comm.Comm, count, seed int) {
 		}
 		in = nil
 		if me == root {
-			in = gen[T](me, n*count, seed)
+			in = collref.Input[T](me, n*count, seed)
 		}
 		out = make([]T, count)
 		check(comm.Scatter(c, in, out, root), "scatter count %d root %d", count, root)
 		if _, outs := toRoot0(c, in, out); me == 0 {
 			for r := range outs {
-				same(outs[r], gen[T](root, n*count, seed)[r*count:(r+1)*count], "scatter", r)
+				same(outs[r], collref.Input[T](root, n*count, seed)[r*count:(r+1)*count], "scatter", r)
 			}
 		}
 	}
-	in, out := gen[T](me, count, seed), make([]T, n*count)
+	in, out := collref.Input[T](me, count, seed), make([]T, n*count)
 	check(comm.Allgather(c, in, out), "allgather count %d", count)
 	if ins, outs := toRoot0(c, in, out); me == 0 {
 		for r := range outs {
 			same(outs[r], concat(ins), "allgather", r)
 		}
 	}
-	in, out = gen[T](me, n*count, seed), make([]T, n*count)
+	in, out = collref.Input[T](me, n*count, seed), make([]T, n*count)
 	check(comm.Alltoall(c, in, out), "alltoall count %d", count)
 	if ins, outs := toRoot0(c, in, out); me == 0 {
 		for r := range outs {
@@ -257,15 +202,15 @@ func large(c *comm.Comm) {
 	allreduce[int32](c, comm.Bxor, big, 12, true)
 	buf := make([]float64, big)
 	if me == n-1 {
-		buf = gen[float64](me, big, 13)
+		buf = collref.Input[float64](me, big, 13)
 	}
 	check(comm.Bcast(c, buf, n-1), "large bcast")
 	if _, outs := toRoot0(c, buf, buf); me == 0 {
 		for r := range outs {
-			same(outs[r], gen[float64](n-1, big, 13), "large bcast", r)
+			same(outs[r], collref.Input[float64](n-1, big, 13), "large bcast", r)
 		}
 	}
-	in, out := gen[float64](me, big/n, 14), make([]float64, n*(big/n))
+	in, out := collref.Input[float64](me, big/n, 14), make([]float64, n*(big/n))
 	check(comm.Allgather(c, in, out), "large allgather")
 	if ins, outs := toRoot0(c, in, out); me == 0 {
 		for r := range outs {

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"math"
 	"math/cmplx"
 
 	"github.com/gorun-hpc/gorun/comm"
+	"github.com/gorun-hpc/gorun/internal/collref"
 )
 
 // collectives checks Barrier, Bcast from every root, and Allreduce of every op on every
@@ -93,7 +93,7 @@ func allreduceInts[T integer](c *comm.Comm) {
 		for r := 1; r < n; r++ {
 			v := vals(r)
 			for i := range want {
-				want[i] = combineInt(op, want[i], v[i])
+				want[i] = collref.Apply(op, want[i], v[i])
 			}
 		}
 		got := make([]T, 3)
@@ -104,36 +104,6 @@ func allreduceInts[T integer](c *comm.Comm) {
 			}
 		}
 	}
-}
-
-func combineInt[T integer](op comm.Op, a, b T) T {
-	switch op {
-	case comm.Sum:
-		return a + b
-	case comm.Prod:
-		return a * b
-	case comm.Min:
-		return min(a, b)
-	case comm.Max:
-		return max(a, b)
-	case comm.Band:
-		return a & b
-	case comm.Bor:
-		return a | b
-	case comm.Bxor:
-		return a ^ b
-	case comm.Land:
-		if a != 0 && b != 0 {
-			return 1
-		}
-		return 0
-	case comm.Lor:
-		if a != 0 || b != 0 {
-			return 1
-		}
-		return 0
-	}
-	panic(fmt.Sprint("op ", op))
 }
 
 func allreduceFloats[T ~float32 | ~float64](c *comm.Comm) {
