@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 	"github.com/gorun-hpc/gorun/internal/syncbuf"
 	"github.com/gorun-hpc/gorun/launcher"
 	"github.com/gorun-hpc/gorun/transport/sock"
@@ -40,7 +41,7 @@ func TestMultiHost(t *testing.T) {
 	h := newNetHosts(t, "h1", "h2", "h3")
 	prog := jobtest.Program(t, "./testdata/e2e")
 	gorun := jobtest.Program(t, "../cmd/gorun")
-	t.Cleanup(func() { waitNoProcesses(t, prog) }) // before the hosts go, even after a failure
+	t.Cleanup(func() { harness.WaitGone(t, prog, 10*time.Second) }) // before the hosts go, even after a failure
 	launchers := []struct {
 		name string
 		argv []string
@@ -95,7 +96,7 @@ func TestMultiHostFailure(t *testing.T) {
 	h := newNetHosts(t, "h1", "h2")
 	prog := jobtest.Program(t, "./testdata/e2e")
 	gorun := jobtest.Program(t, "../cmd/gorun")
-	t.Cleanup(func() { waitNoProcesses(t, prog) })
+	t.Cleanup(func() { harness.WaitGone(t, prog, 10*time.Second) })
 	out, code := h.run(t, "h1", time.Minute, gorun, "--hosts", "h2:2,h1:2", "--timeout", "50s",
 		"--launch-cmd", h.sshPath+" {host}", prog, "exit3")
 	if code != 3 || !strings.Contains(out, "gorun: rank 1 (on host h2, launch command pid ") {
@@ -137,7 +138,7 @@ func TestRemoteRanksDieWithGorun(t *testing.T) {
 		if !errors.As(runErr, &je) || je.Cause != launcher.CauseCanceled || strings.Count(out.String(), "ready ") != 3 {
 			t.Fatalf("want 3 ready ranks and a canceled job, got %v:\n%s", runErr, out.String())
 		}
-		waitNoProcesses(t, prog)
+		harness.WaitGone(t, prog, 10*time.Second)
 	})
 	t.Run("gorun killed", func(t *testing.T) {
 		gorun := jobtest.Program(t, "../cmd/gorun")
@@ -161,7 +162,7 @@ func TestRemoteRanksDieWithGorun(t *testing.T) {
 		cmd.Process.Kill()
 		io.Copy(io.Discard, stdout)
 		cmd.Wait()
-		waitNoProcesses(t, prog)
+		harness.WaitGone(t, prog, 10*time.Second)
 	})
 }
 
@@ -243,7 +244,7 @@ func TestStrangerCannotInject(t *testing.T) {
 	if !strings.Contains(out.String(), "gorun: rank 0 refused a connection from 127.0.0.1:") {
 		t.Errorf("the refused connections were not reported:\n%s", out.String())
 	}
-	waitNoProcesses(t, prog)
+	harness.WaitGone(t, prog, 10*time.Second)
 }
 
 // forgedFrame is an eager message of 8 bytes from "rank 1", tag 99, on the world context.
@@ -286,7 +287,7 @@ func expectClosed(t *testing.T, c net.Conn) {
 func rankPort(prog string, rank int, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		for _, pid := range processesOf(prog) {
+		for _, pid := range harness.ProcessesOf(prog) {
 			env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 			if !strings.Contains("\x00"+string(env), fmt.Sprintf("\x00PMI_RANK=%d\x00", rank)) {
 				continue
@@ -328,37 +329,4 @@ func listeningPort(pid int) int {
 		}
 	}
 	return 0
-}
-
-// processesOf lists the pids whose executable is prog.
-func processesOf(prog string) []int {
-	var pids []int
-	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
-	for _, exe := range exes {
-		if target, err := os.Readlink(exe); err == nil && strings.TrimSuffix(target, " (deleted)") == prog {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(exe)))
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// waitNoProcesses fails the test if a process of prog is still there after a few seconds
-// (remote ranks end themselves once their watch connection closes), and kills it.
-func waitNoProcesses(t *testing.T, prog string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pids := processesOf(prog)
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, pid := range pids {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-			t.Fatalf("processes of %s left running: %v", filepath.Base(prog), pids)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 )
 
 // Programs written against comm run unchanged under other launchers: MPICH's Hydra (PMI over
@@ -62,7 +63,7 @@ func TestUnderHydra(t *testing.T) {
 			t.Fatalf("a rank's Abort(7) ended the job with %d:\n%s", code, out)
 		}
 	})
-	checkNoProcesses(t, prog)
+	harness.WaitGone(t, prog, 5*time.Second)
 }
 
 func TestUnderOpenMPI(t *testing.T) {
@@ -76,21 +77,5 @@ func TestUnderOpenMPI(t *testing.T) {
 			}
 		})
 	}
-	checkNoProcesses(t, prog)
-}
-
-// checkNoProcesses fails the test if a process of prog is still running.
-func checkNoProcesses(t *testing.T, prog string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := exec.Command("pgrep", "-f", prog).Output()
-		if len(strings.TrimSpace(string(out))) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes of %s left running: %s", prog, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.WaitGone(t, prog, 5*time.Second)
 }

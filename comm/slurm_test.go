@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/internal/jobtest/harness"
 )
 
 // TestUnderSlurm runs test/slurm/run.sh: a private Slurm (munged, slurmctld, slurmd, no
@@ -52,7 +53,7 @@ func TestUnderSlurm(t *testing.T) {
 		t.Fatalf("test/slurm/run.sh: %v after %v\n%s", err, time.Since(start).Round(time.Millisecond), out.String())
 	}
 	t.Logf("after %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
-	waitNoProcesses(t, prog)
+	harness.WaitGone(t, prog, 10*time.Second)
 }
 
 // stopDaemons kills what a pid file under dir/gorun-slurm.*/ names, if that is still a Slurm

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -370,4 +371,39 @@ func cpusAllowed(path string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("harness: %s: no Cpus_allowed_list", path)
+}
+
+// ProcessesOf lists the pids of the processes, anyone's children, that run the program at
+// prog (under GORUN_TEST_EMULATOR too).
+func ProcessesOf(prog string) []int {
+	procs, _ := processes()
+	var pids []int
+	for _, p := range procs {
+		if p.exe == prog || p.exe == prog+".prog" {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// WaitGone waits up to within for every process running prog to end, and fails the test,
+// after killing them, for those that do not: ranks that another launcher started (Hydra,
+// Slurm, Open MPI) or that run on another host are not this process's children, so
+// CheckLeaks sees them only once they are orphaned; this waits for them to end themselves.
+func WaitGone(t testing.TB, prog string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pids := ProcessesOf(prog)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("leak: processes of %s left running after %v: %v", filepath.Base(prog), within, pids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
