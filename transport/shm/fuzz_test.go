@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/transporttest"
 	"github.com/gorun-hpc/gorun/transport"
 )
 
@@ -55,30 +56,10 @@ var (
 	fzSyncSend = []byte("syncsend")
 )
 
-// fzCompletion counts the calls it gets: exactly one is the contract.
-type fzCompletion struct {
-	mu    sync.Mutex
-	calls int
-	err   error
-}
-
-func (c *fzCompletion) Complete(err error) {
-	c.mu.Lock()
-	c.calls++
-	c.err = err
-	c.mu.Unlock()
-}
-
-func (c *fzCompletion) result() (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.calls, c.err
-}
-
 type fzMsg struct {
 	env   transport.Envelope
 	data  []byte // eager: the payload; rendezvous: the fetch buffer
-	fetch *fzCompletion
+	fetch *transporttest.Completion
 }
 
 // fzSink records deliveries and fetches every rendezvous message at once (at most
@@ -102,7 +83,7 @@ func (s *fzSink) Deliver(env transport.Envelope, payload []byte, rv transport.Re
 		m.data = bytes.Clone(payload)
 	} else {
 		m.data = make([]byte, min(env.Size, fzFetchCap))
-		m.fetch = &fzCompletion{}
+		m.fetch = &transporttest.Completion{}
 	}
 	s.got = append(s.got, m)
 	s.mu.Unlock()
@@ -363,7 +344,7 @@ func (m *peerModel) record(kind recKind, ctx uint32, tag int32, payload []byte, 
 func (m *peerModel) deliver(env transport.Envelope, payload []byte) int {
 	msg := fzMsg{env: env, data: payload}
 	if payload == nil {
-		msg.fetch = &fzCompletion{}
+		msg.fetch = &transporttest.Completion{}
 	}
 	m.msgs = append(m.msgs, msg)
 	m.fetchOK = append(m.fetchOK, false)
@@ -407,7 +388,7 @@ func runPeerRecords(t *testing.T, in []byte) {
 	defer watchdog("FuzzPeerRecords")()
 	h := newHostileNode(t)
 	m := newPeerModel(h)
-	var pipeSent, syncSent fzCompletion
+	var pipeSent, syncSent transporttest.Completion
 	h.p.Send(transport.Envelope{Src: 1, Ctx: 1, Tag: 1, Size: len(fzPipeSend)}, fzPipeSend, false, &pipeSent)
 	h.p.Send(transport.Envelope{Src: 1, Ctx: 1, Tag: 2, Size: len(fzSyncSend)}, fzSyncSend, true, &syncSent)
 	h.settle(t)
@@ -496,7 +477,7 @@ func runPeerRecords(t *testing.T, in []byte) {
 			}
 			continue
 		}
-		calls, err := g.fetch.result()
+		calls, err := g.fetch.Result()
 		switch {
 		case m.fetchOK[i] && (calls != 1 || err != nil):
 			t.Errorf("fetch of message %d: %d completions, error %v; want one, without error", i, calls, err)
@@ -508,8 +489,8 @@ func runPeerRecords(t *testing.T, in []byte) {
 			t.Errorf("fetch of message %d completed (%v) before its data was written", i, err)
 		}
 	}
-	for cookie, s := range map[uint64]*fzCompletion{1: &pipeSent, 2: &syncSent} {
-		calls, err := s.result()
+	for cookie, s := range map[uint64]*transporttest.Completion{1: &pipeSent, 2: &syncSent} {
+		calls, err := s.Result()
 		switch {
 		case m.sendOK[cookie] && (calls != 1 || err != nil):
 			t.Errorf("send %d answered: %d completions, error %v; want one, without error", cookie, calls, err)
@@ -594,11 +575,11 @@ func runBulkPositions(t *testing.T, in []byte) {
 		buf   []byte // the receive buffer, then a guard
 		dst   []byte
 		start uint64 // its first byte's offset in rank 0's stream
-		done  *fzCompletion
+		done  *transporttest.Completion
 	}
 	var fetches []fetch
 	var fetched uint64 // stream offset after the last matched receive
-	var sends []*fzCompletion
+	var sends []*transporttest.Completion
 	var sent uint64                   // offset in rank 1's stream after the last queued send
 	var tailTouched, headTouched bool // the peer wrote a position itself: data checks are off
 	const guard = 0xa5
@@ -620,7 +601,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 			size := next() | next()<<8
 			n := min(size, 4*next())
 			buf := bytes.Repeat([]byte{guard}, n+16)
-			f := fetch{buf: buf, dst: buf[:n], start: fetched, done: &fzCompletion{}}
+			f := fetch{buf: buf, dst: buf[:n], start: fetched, done: &transporttest.Completion{}}
 			fetched += uint64(size)
 			fetches = append(fetches, f)
 			h.p.inMu.Lock()
@@ -656,7 +637,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 					p[i] = fzByte(sent+uint64(i), 0x5c)
 				}
 				sent += uint64(len(p))
-				done := &fzCompletion{}
+				done := &transporttest.Completion{}
 				sends = append(sends, done)
 				h.p.streams = append(h.p.streams, &largeSend{payload: p, done: done})
 			}
@@ -704,7 +685,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 		if !bytes.Equal(f.buf[len(f.dst):], bytes.Repeat([]byte{guard}, 16)) {
 			t.Fatalf("fetch %d: bytes written past its buffer", i)
 		}
-		calls, err := f.done.result()
+		calls, err := f.done.Result()
 		if calls > 1 {
 			t.Fatalf("fetch %d completed %d times", i, calls)
 		}
@@ -722,7 +703,7 @@ func runBulkPositions(t *testing.T, in []byte) {
 		}
 	}
 	for i, s := range sends {
-		if calls, _ := s.result(); calls > 1 {
+		if calls, _ := s.Result(); calls > 1 {
 			t.Fatalf("send %d completed %d times", i, calls)
 		}
 	}
@@ -752,12 +733,12 @@ func FuzzBulkPositions(f *testing.F) {
 // inside one Poll for 2^62/chunk iterations, so the driver never returned.)
 func TestBulkReaderDistrustsTail(t *testing.T) {
 	h := newHostileNode(t)
-	done := &fzCompletion{}
+	done := &transporttest.Completion{}
 	h.p.fetches = []*largeRecv{{dst: make([]byte, 64), size: 1 << 20, done: done}}
 	h.p.nFetch.Store(1)
 	h.bw.tail.Store(^uint64(0)) // 2^64-1 bytes "waiting": nothing was written
 	h.t.Poll()
-	if calls, err := done.result(); calls == 1 && err == nil {
+	if calls, err := done.Result(); calls == 1 && err == nil {
 		t.Fatalf("a receive of 1 MiB completed from a pipe of %d bytes that held none (reader moved to %d)", h.p.bulkR.cap, h.p.bulkR.pos)
 	}
 	if _, lost, _ := h.sink.state(); len(lost) != 1 || !errors.Is(lost[0], transport.ErrCorrupt) {
@@ -770,7 +751,7 @@ func TestBulkReaderDistrustsTail(t *testing.T) {
 // computed cap - (pos - head), which wraps, and streamed the payload over unread bytes.)
 func TestBulkWriterDistrustsHead(t *testing.T) {
 	h := newHostileNode(t)
-	done := &fzCompletion{}
+	done := &transporttest.Completion{}
 	// More than the pipe holds, so the writer must reload the head to finish.
 	h.p.streams = []*largeSend{{payload: make([]byte, int(h.p.bulkW.cap)+64<<10), done: done}}
 	h.br.head.Store(1 << 40) // the peer "read" a TiB it was never sent
@@ -778,7 +759,7 @@ func TestBulkWriterDistrustsHead(t *testing.T) {
 	if h.p.bulkW.pos > h.p.bulkW.cap {
 		t.Fatalf("rank 1 wrote %d bytes into a pipe of %d that its peer never read", h.p.bulkW.pos, h.p.bulkW.cap)
 	}
-	if calls, err := done.result(); calls != 1 || !errors.Is(err, transport.ErrCorrupt) {
+	if calls, err := done.Result(); calls != 1 || !errors.Is(err, transport.ErrCorrupt) {
 		t.Fatalf("the send completed %d times with %v, want once with ErrCorrupt", calls, err)
 	}
 	if _, lost, _ := h.sink.state(); len(lost) != 1 || !errors.Is(lost[0], transport.ErrCorrupt) {

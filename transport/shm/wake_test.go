@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun-hpc/gorun/internal/transporttest"
 	"github.com/gorun-hpc/gorun/transport"
 )
 
@@ -106,7 +107,7 @@ func TestRenewRequests(t *testing.T) {
 		t.Fatal("requests for room with nothing waiting")
 	}
 	h.p.queued.Store(1)
-	h.p.streams = []*largeSend{{payload: make([]byte, 1), done: &fzCompletion{}}}
+	h.p.streams = []*largeSend{{payload: make([]byte, 1), done: &transporttest.Completion{}}}
 	h.t.renewRequests()
 	if h.p.tx.wantSpace.Load() != 1 || h.p.bulkW.wantSpace.Load() != 1 {
 		t.Fatalf("requests for room: ring %d, bulk pipe %d, want 1 and 1", h.p.tx.wantSpace.Load(), h.p.bulkW.wantSpace.Load())

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gorun-hpc/gorun/internal/transporttest"
 	"github.com/gorun-hpc/gorun/transport"
 )
 
@@ -42,30 +43,10 @@ var (
 	fuzzSyncSend = []byte("sync")
 )
 
-// fuzzCompletion counts the calls it gets: exactly one is the contract.
-type fuzzCompletion struct {
-	mu    sync.Mutex
-	calls int
-	err   error
-}
-
-func (c *fuzzCompletion) Complete(err error) {
-	c.mu.Lock()
-	c.calls++
-	c.err = err
-	c.mu.Unlock()
-}
-
-func (c *fuzzCompletion) result() (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.calls, c.err
-}
-
 type fuzzMsg struct {
 	env   transport.Envelope
 	data  []byte // eager: the payload; rendezvous: the fetch buffer (then what should land)
-	fetch *fuzzCompletion
+	fetch *transporttest.Completion
 }
 
 // fuzzSink records deliveries and fetches every rendezvous message at once, at most
@@ -89,7 +70,7 @@ func (s *fuzzSink) Deliver(env transport.Envelope, payload []byte, rv transport.
 		m.data = bytes.Clone(payload)
 	} else {
 		m.data = make([]byte, min(env.Size, fuzzFetchCap))
-		m.fetch = &fuzzCompletion{}
+		m.fetch = &transporttest.Completion{}
 	}
 	s.got = append(s.got, m)
 	s.mu.Unlock()
@@ -182,7 +163,7 @@ func modelConn(stream []byte) connExpect {
 			if h.Kind == KindRTS {
 				cookie++
 				recvs[cookie] = recv{len(e.msgs), h.Size}
-				e.msgs = append(e.msgs, fuzzMsg{env: env, fetch: &fuzzCompletion{}})
+				e.msgs = append(e.msgs, fuzzMsg{env: env, fetch: &transporttest.Completion{}})
 				e.fetchOK = append(e.fetchOK, false)
 				e.out = append(e.out, outFrame{h: Header{Kind: KindCTS, Cookie: h.Cookie, Aux: cookie}})
 				continue
@@ -245,7 +226,7 @@ func runConnStream(t *testing.T, stream []byte) {
 		b, _ := io.ReadAll(remote) // until the connection shuts its end
 		output <- b
 	}()
-	var big, syn fuzzCompletion
+	var big, syn transporttest.Completion
 	c.Send(transport.Envelope{Src: 0, Ctx: 1, Tag: 1, Size: len(fuzzBigSend)}, fuzzBigSend, false, &big)
 	c.Send(transport.Envelope{Src: 0, Ctx: 1, Tag: 2, Size: len(fuzzSyncSend)}, fuzzSyncSend, true, &syn)
 
@@ -325,7 +306,7 @@ func runConnStream(t *testing.T, stream []byte) {
 			}
 			continue
 		}
-		calls, err := m.fetch.result()
+		calls, err := m.fetch.Result()
 		switch {
 		case calls != 1:
 			t.Errorf("fetch of message %d completed %d times", i, calls)
@@ -366,8 +347,8 @@ func runConnStream(t *testing.T, stream []byte) {
 			}
 		}
 	}
-	for cookie, s := range map[uint64]*fuzzCompletion{1: &big, 2: &syn} {
-		calls, err := s.result()
+	for cookie, s := range map[uint64]*transporttest.Completion{1: &big, 2: &syn} {
+		calls, err := s.Result()
 		switch {
 		case calls != 1:
 			t.Errorf("send %d (cts: %v, data written: %v, end: %v) completed %d times, want once",
@@ -388,14 +369,14 @@ func TestQueuedFrameCompletesWhenWriterStops(t *testing.T) {
 	for i := range 64 {
 		local, remote := socketPair(t)
 		c := newConn(local, 0, 1, &fuzzSink{}, fuzzEager)
-		var sent fuzzCompletion
+		var sent transporttest.Completion
 		// As the reader does for a CTS: queue the DATA and kick the writer goroutine, which
 		// has not reached its select yet; then the connection fails and shuts.
 		c.submit(outFrame{h: Header{Kind: KindData, Src: 0, Cookie: 3, Len: 4}, payload: []byte("data"), c: &sent}, false)
 		c.shutdown()
 		c.writeLoop()
 		remote.Close()
-		if calls, err := sent.result(); calls != 1 {
+		if calls, err := sent.Result(); calls != 1 {
 			t.Fatalf("try %d: the queued DATA frame completed %d times (err %v), want once", i, calls, err)
 		}
 	}
