@@ -75,7 +75,7 @@ func TestAnalyseKnownLines(t *testing.T) {
 		t.Errorf("seed T %g, want %g", rep.Seed.T, T)
 	}
 	f, err := rep.TuningFile()
-	if err != nil || f.Tuning != tu || f.Machine != "test" || len(f.Model) == 0 {
+	if err != nil || f.Params != tu || f.Machine != "test" || len(f.Model) == 0 {
 		t.Errorf("tuning file %+v, %v", f, err)
 	}
 	var b strings.Builder

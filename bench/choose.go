@@ -4,17 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/gorun-hpc/gorun/rank"
 	"github.com/gorun-hpc/gorun/transport"
 	"github.com/gorun-hpc/gorun/transport/shm"
 	"github.com/gorun-hpc/gorun/transport/sock"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // choices are the thresholds the model picks, each with its reason. Zero fields of Tuning are
 // left to the built-in defaults.
 type choices struct {
-	Tuning  rank.Tuning `json:"tuning"`
-	Reasons []string    `json:"reasons"`
+	Tuning  tuning.Params `json:"tuning"`
+	Reasons []string      `json:"reasons"`
 }
 
 // Bounds on what the model writes: an eager message occupies a ring record, so the shm eager
@@ -118,10 +118,10 @@ func roundTo(v float64, unit int) int {
 
 // TuningFile is the tuning file for the report: the chosen thresholds, with the whole report
 // kept as the model.
-func (r *ModelReport) TuningFile() (rank.TuningFile, error) {
+func (r *ModelReport) TuningFile() (tuning.File, error) {
 	model, err := json.Marshal(r)
 	if err != nil {
-		return rank.TuningFile{}, err
+		return tuning.File{}, err
 	}
-	return rank.TuningFile{Machine: r.Machine, Measured: r.Measured, Tuning: r.Choices.Tuning, Model: model}, nil
+	return tuning.File{Machine: r.Machine, Measured: r.Measured, Params: r.Choices.Tuning, Model: model}, nil
 }

@@ -13,7 +13,7 @@
 //   - Drivers start their own jobs through launcher.Run, one job per setting, since the
 //     transport and the protocol thresholds are fixed when a rank starts: Model measures every
 //     message path, fits L(s) = a + b·s to each and writes the chosen thresholds as a tuning
-//     file (rank.WriteTuningFile); Batching compares the message rate and the added latency
+//     file (tuning.WriteFile); Batching compares the message rate and the added latency
 //     with and without shared-memory batching.
 //
 // Nothing here asserts a timing; the numbers are for people and for the tuning file.

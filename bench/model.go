@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/launcher"
-	"github.com/gorun-hpc/gorun/rank"
 	"github.com/gorun-hpc/gorun/transport"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // modelPath is one way a message can travel between two ranks of a node, forced by the
@@ -166,7 +166,7 @@ func Model(ctx context.Context, cfg ModelConfig) (*ModelReport, error) {
 	}
 	defer os.RemoveAll(dir)
 	empty := filepath.Join(dir, "empty-tuning.json")
-	if err := rank.WriteTuningFile(empty, rank.TuningFile{Machine: "none: built-in defaults"}); err != nil {
+	if err := tuning.WriteFile(empty, tuning.File{Machine: "none: built-in defaults"}); err != nil {
 		return nil, err
 	}
 	runs := make([][]*Result, len(paths))
@@ -186,7 +186,7 @@ func Model(ctx context.Context, cfg ModelConfig) (*ModelReport, error) {
 }
 
 // runPath runs one latency job over path p.
-func (cfg *ModelConfig) runPath(ctx context.Context, p modelPath, tuning string) (*Result, error) {
+func (cfg *ModelConfig) runPath(ctx context.Context, p modelPath, tuningPath string) (*Result, error) {
 	hi := cfg.MaxSize
 	if p.MaxSize > 0 {
 		hi = min(hi, p.MaxSize)
@@ -194,7 +194,7 @@ func (cfg *ModelConfig) runPath(ctx context.Context, p modelPath, tuning string)
 	args := []string{"latency", "--json", "--progress=off", "--warm-pass",
 		"-m", fmt.Sprintf("%d:%d", cfg.MinSize, hi),
 		"-i", strconv.Itoa(cfg.Iterations), "-x", strconv.Itoa(cfg.Warmup)}
-	env := append([]string{"GORUN_TUNING=" + tuning}, p.Env...)
+	env := append([]string{"GORUN_TUNING=" + tuningPath}, p.Env...)
 	res, err := runPair(ctx, cfg.Program, args, env, cfg.Stderr, cfg.JobTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("model: path %s: %w", p.Name, err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gorun-hpc/gorun/internal/jobtest"
-	"github.com/gorun-hpc/gorun/rank"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // gorun-bench model measures every path (tiny sizes and counts here), writes a tuning file, and
@@ -21,13 +21,13 @@ func TestModelWritesTuningThatExplainShows(t *testing.T) {
 	benchProg := jobtest.Program(t, "../cmd/gorun-bench")
 	gorun := jobtest.Program(t, "../cmd/gorun")
 	dir := t.TempDir()
-	tuning := filepath.Join(dir, "tuning.json")
+	tuningPath := filepath.Join(dir, "tuning.json")
 	plot := filepath.Join(dir, "model.svg")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, benchProg, "model", "--json", "-m", "8:4K", "-i", "5", "-x", "1",
-		"--repeat", "1", "--out", tuning, "--plot", plot, "--progress", "off", "--machine", "test machine")
+		"--repeat", "1", "--out", tuningPath, "--plot", plot, "--progress", "off", "--machine", "test machine")
 	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
 	out, err := cmd.Output()
 	if err != nil {
@@ -40,11 +40,11 @@ func TestModelWritesTuningThatExplainShows(t *testing.T) {
 	if len(rep.Paths) != 7 || len(rep.Crossovers) == 0 {
 		t.Errorf("report has %d paths, %d crossovers", len(rep.Paths), len(rep.Crossovers))
 	}
-	f, err := rank.ReadTuningFile(tuning)
+	f, err := tuning.ReadFile(tuningPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Tuning != rep.Choices.Tuning || f.Machine != "test machine" {
+	if f.Params != rep.Choices.Tuning || f.Machine != "test machine" {
 		t.Errorf("tuning file %+v, report chose %+v", f, rep.Choices.Tuning)
 	}
 	if st, err := os.Stat(plot); err != nil || st.Size() < 1000 {
@@ -52,19 +52,19 @@ func TestModelWritesTuningThatExplainShows(t *testing.T) {
 	}
 
 	cmd = exec.CommandContext(ctx, gorun, "--explain")
-	cmd.Env = append(os.Environ(), "GORUN_TUNING="+tuning)
+	cmd.Env = append(os.Environ(), "GORUN_TUNING="+tuningPath)
 	exp, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("gorun --explain: %v\n%s", err, stderrOf(err))
 	}
 	text := string(exp)
-	if want := "protocol choices from " + tuning + " (measured "; !strings.Contains(text, want) {
+	if want := "protocol choices from " + tuningPath + " (measured "; !strings.Contains(text, want) {
 		t.Errorf("--explain does not name the file:\n%s", text)
 	}
-	if want := fmt.Sprintf("shm eager up to %s,", explainBytes(f.Tuning.ShmEager)); f.Tuning.ShmEager > 0 && !strings.Contains(text, want) {
+	if want := fmt.Sprintf("shm eager up to %s,", explainBytes(f.Params.ShmEager)); f.Params.ShmEager > 0 && !strings.Contains(text, want) {
 		t.Errorf("--explain does not show %q:\n%s", want, text)
 	}
-	if want := "single copy: " + f.Tuning.CMA; f.Tuning.CMA != "" && !strings.Contains(text, want) {
+	if want := "single copy: " + f.Params.CMA; f.Params.CMA != "" && !strings.Contains(text, want) {
 		t.Errorf("--explain does not show %q:\n%s", want, text)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {

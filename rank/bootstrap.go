@@ -15,6 +15,7 @@ import (
 	"github.com/gorun-hpc/gorun/topology"
 	"github.com/gorun-hpc/gorun/transport/shm"
 	"github.com/gorun-hpc/gorun/transport/sock"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // Keys this runtime puts in the launcher's key-value store.
@@ -57,7 +58,7 @@ func (w *World) bootstrap() error {
 			return err
 		}
 	}
-	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: w.cfg.Tuning.SockEager, Sink: w.m, Refused: w.refused}
+	scfg := sock.Config{Self: w.rank, Key: key, EagerLimit: sockEager(w.cfg.Tuning), Sink: w.m, Refused: w.refused}
 	listen, ips, err := tcpListen(getenv)
 	if err != nil {
 		return err
@@ -170,6 +171,34 @@ func (w *World) startShm(line int, jobID string, key []byte) error {
 	return nil
 }
 
+// shmConfig is the shared-memory configuration a rank derives from t (startShm adds who and
+// where; Explain reports what it chooses).
+func shmConfig(t tuning.Params, oversubscribed bool) shm.Config {
+	c := shm.Config{RingBytes: t.ShmRing, BulkBytes: t.ShmBulk, Chunk: t.ShmChunk, EagerLimit: t.ShmEager,
+		BatchLimit: t.ShmBatch, FlushTimeout: t.ShmFlush}
+	switch {
+	case t.CMA == "off":
+		c.DisableCMA = true
+	case t.CMA == "on" || oversubscribed:
+		// On an oversubscribed node the pipelined copy needs sender and receiver on CPUs at
+		// once; a single copy needs only the receiver.
+		c.CMAMin, c.CMAMax = t.CMAMin, maxMessage
+	}
+	return c
+}
+
+// maxMessage is the largest message a Go slice can hold: single copy has no upper bound.
+const maxMessage = int(^uint(0) >> 1)
+
+// sockEager is the sockets' eager limit a rank derives from t (bootstrap's sock.Config;
+// Explain reports it).
+func sockEager(t tuning.Params) int {
+	if t.SockEager == 0 {
+		return sock.DefaultEagerLimit
+	}
+	return t.SockEager
+}
+
 // nodeID is this rank's node identity: GORUN_NODE if set; else the launcher's node map
 // (PMI_process_mapping, whose pattern repeats cyclically) when the launcher has one, since it
 // knows where it put the ranks; else hostname and boot id.
@@ -229,22 +258,7 @@ func (w *World) buildPeers(cards []card) {
 		w.node.usableCPUs = min(w.node.usableCPUs, quotaCap)
 	}
 	w.node.oversubscribed = topology.Oversubscribed(len(w.node.localRanks), w.node.usableCPUs)
-	w.spin, w.yields = w.cfg.Spin, w.cfg.Yields
-	if w.spin == 0 {
-		w.spin = defaultSpin
-		if w.node.oversubscribed {
-			w.spin = -1
-		}
-		if w.node.nodeCount > 1 && len(w.node.localRanks) > 1 && w.cfg.Transport != "tcp" && w.cfg.Transport != "unix" {
-			// Shared-memory and socket peers: a driver that spins keeps the socket reader
-			// goroutines off its CPU (Go polls the network when a P is idle, or every 10 ms),
-			// so it spins briefly and then sleeps in the netpoller, which wakes for either.
-			w.spin = min(w.spin, mixedSpin)
-		}
-	}
-	if w.yields == 0 && w.node.oversubscribed {
-		w.yields = defaultYields
-	}
+	w.spin, w.yields = spinPolicy(w.cfg, w.node)
 	w.peers = make([]peer, len(cards))
 	for r, c := range cards {
 		w.peers[r] = peer{card: c, path: w.choosePath(r, c.node == me.node)}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // Config chooses how a rank talks to its peers. The zero value means the defaults, with the
@@ -32,16 +34,14 @@ type Config struct {
 	// Go duration). Zero: the default, 60s; otherwise above 0 and at most maxConnectTimeout
 	// (24h), else resolve fails.
 	ConnectTimeout time.Duration
-	// Tuning chooses protocols by size; zero fields: environment, then built-in defaults.
-	Tuning Tuning
+	// Tuning chooses protocols by size; zero fields: environment, then tuning file, then
+	// built-in defaults (tuning.Resolve).
+	Tuning tuning.Params
 	// Getenv reads the environment (os.Getenv when nil); tests substitute their own.
 	Getenv func(string) string
 }
 
 const (
-	defaultSpin           = 10 * time.Millisecond
-	mixedSpin             = 50 * time.Microsecond
-	defaultYields         = 32
 	defaultConnectTimeout = 60 * time.Second
 
 	// Clamps and bounds (see the fields).
@@ -70,14 +70,14 @@ func (c Config) resolve() (Config, error) {
 		c.Tuning.SockEager = c.EagerLimit // checked with the tuning
 	}
 	var err error
-	if c.Tuning, err = ResolveTuning(c.Tuning, env); err != nil {
+	if c.Tuning, err = tuning.Resolve(c.Tuning, env); err != nil {
 		return c, err
 	}
 	if c.Spin == 0 {
 		if v := env("GORUN_SPIN"); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return c, &SettingError{Name: "GORUN_SPIN", Value: v, Want: "a Go duration (0 or negative: never spin)"}
+				return c, &tuning.SettingError{Name: "GORUN_SPIN", Value: v, Want: "a Go duration (0 or negative: never spin)"}
 			}
 			if d == 0 {
 				d = -1
@@ -92,7 +92,7 @@ func (c Config) resolve() (Config, error) {
 			if err != nil {
 				// Atoi fails on a number out of int's range too: clamp that like any other.
 				if !errors.Is(err, strconv.ErrRange) {
-					return c, &SettingError{Name: "GORUN_YIELD", Value: v, Want: "a number (0 or negative: never yield)"}
+					return c, &tuning.SettingError{Name: "GORUN_YIELD", Value: v, Want: "a number (0 or negative: never yield)"}
 				}
 				n = maxYields
 				if v[0] == '-' {
@@ -111,12 +111,12 @@ func (c Config) resolve() (Config, error) {
 		if v := env("GORUN_CONNECT_TIMEOUT"); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 || d > maxConnectTimeout {
-				return c, &SettingError{Name: "GORUN_CONNECT_TIMEOUT", Value: v, Want: "a duration above 0 and at most " + maxConnectTimeout.String()}
+				return c, &tuning.SettingError{Name: "GORUN_CONNECT_TIMEOUT", Value: v, Want: "a duration above 0 and at most " + maxConnectTimeout.String()}
 			}
 			c.ConnectTimeout = d
 		}
 	} else if c.ConnectTimeout < 0 || c.ConnectTimeout > maxConnectTimeout {
-		return c, &SettingError{Name: "Config.ConnectTimeout", Value: c.ConnectTimeout.String(), Want: "0 (the default) or a duration above 0 and at most " + maxConnectTimeout.String()}
+		return c, &tuning.SettingError{Name: "Config.ConnectTimeout", Value: c.ConnectTimeout.String(), Want: "0 (the default) or a duration above 0 and at most " + maxConnectTimeout.String()}
 	}
 	return c, nil
 }

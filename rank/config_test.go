@@ -7,6 +7,15 @@ import (
 	"time"
 )
 
+// noDefaultTuningFile keeps the user's own tuning file out of a test.
+func noDefaultTuningFile(t *testing.T) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
 // GORUN_SPIN and GORUN_YIELD are clamped, not rejected: a value past the bound is the bound.
 func TestSpinAndYieldsClamped(t *testing.T) {
 	noDefaultTuningFile(t)

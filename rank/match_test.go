@@ -228,36 +228,6 @@ func FuzzParseCard(f *testing.F) {
 	})
 }
 
-func TestTuningPrecedenceAndFile(t *testing.T) {
-	dir := t.TempDir()
-	path := dir + "/tuning.json"
-	if err := WriteTuningFile(path, TuningFile{Machine: "test", Tuning: Tuning{ShmEager: 4096, SockEager: 1000, CMA: "on"}}); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"GORUN_TUNING": path, "GORUN_EAGER_LIMIT": "2000"}
-	got, err := ResolveTuning(Tuning{ShmChunk: 8192}, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	// program > environment > file
-	if got.ShmChunk != 8192 || got.SockEager != 2000 || got.ShmEager != 4096 || got.CMA != "on" {
-		t.Fatalf("resolved %+v", got)
-	}
-	var out strings.Builder
-	if err := Explain(&out, got, []int{8, 4096, 4097, 1 << 20}); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{path, "eager", "single-copy", "rendezvous"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("explain output lacks %q:\n%s", want, out.String())
-		}
-	}
-	env["GORUN_TUNING"] = dir + "/missing.json"
-	if _, err := ResolveTuning(Tuning{}, func(k string) string { return env[k] }); err == nil {
-		t.Fatal("a named tuning file that does not exist was ignored")
-	}
-}
-
 func TestLongValuesAreSplitAcrossKeys(t *testing.T) {
 	s, err := pmi.NewServer(pmi.ServerConfig{Size: 1, KVSName: "kvs"})
 	if err != nil {

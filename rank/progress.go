@@ -96,6 +96,37 @@ func (w *World) releaseDriving() {
 	}
 }
 
+// The waiting rank's defaults (Config.Spin, Config.Yields).
+const (
+	defaultSpin   = 10 * time.Millisecond
+	mixedSpin     = 50 * time.Microsecond
+	defaultYields = 32
+)
+
+// spinPolicy is how long a driver on this node spins and how many times it yields before it
+// sleeps (drive's phases 1 and 2): what cfg sets, else spin while every local rank has a CPU
+// and not at all on an oversubscribed node, where it yields instead. Called once the node is
+// known (buildPeers).
+func spinPolicy(cfg Config, node nodeInfo) (spin time.Duration, yields int) {
+	spin, yields = cfg.Spin, cfg.Yields
+	if spin == 0 {
+		spin = defaultSpin
+		if node.oversubscribed {
+			spin = -1
+		}
+		if node.nodeCount > 1 && len(node.localRanks) > 1 && cfg.Transport != "tcp" && cfg.Transport != "unix" {
+			// Shared-memory and socket peers: a driver that spins keeps the socket reader
+			// goroutines off its CPU (Go polls the network when a P is idle, or every 10 ms),
+			// so it spins briefly and then sleeps in the netpoller, which wakes for either.
+			spin = min(spin, mixedSpin)
+		}
+	}
+	if yields == 0 && node.oversubscribed {
+		yields = defaultYields
+	}
+	return spin, yields
+}
+
 // sleepSlice bounds one sleep so that liveness checks and ctx deadlines are noticed.
 const sleepSlice = 50 * time.Millisecond
 

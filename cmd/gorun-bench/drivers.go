@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/gorun-hpc/gorun/bench"
-	"github.com/gorun-hpc/gorun/rank"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 const modelUsage = `Usage: gorun-bench model [flags]
@@ -118,14 +118,14 @@ func runModel(args []string, stdout, stderr io.Writer) error {
 	var paths, out, progress string
 	var plots []string
 	var asJSON bool
-	fs := newFlagSet("model", stdout, printer(fmt.Sprintf(modelUsage, rank.DefaultTuningPath())))
+	fs := newFlagSet("model", stdout, printer(fmt.Sprintf(modelUsage, tuning.DefaultPath())))
 	fs.Var(&sizes, "m", "sizes")
 	fs.IntVar(&cfg.Iterations, "i", 0, "iterations")
 	fs.IntVar(&cfg.Warmup, "x", 0, "warm-up")
 	fs.IntVar(&cfg.Repeat, "repeat", 0, "runs per path")
 	fs.StringVar(&paths, "paths", "", "paths")
 	fs.IntVar(&cfg.NotifyBytes, "notify-bytes", 0, "d")
-	fs.StringVar(&out, "out", rank.DefaultTuningPath(), "tuning file")
+	fs.StringVar(&out, "out", tuning.DefaultPath(), "tuning file")
 	fs.Func("plot", "plot file (repeatable)", func(v string) error { plots = append(plots, v); return nil })
 	fs.BoolVar(&asJSON, "json", false, "JSON")
 	fs.StringVar(&cfg.Machine, "machine", "", "machine name")
@@ -167,7 +167,7 @@ func writeTuning(rep *bench.ModelReport, out string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := rank.WriteTuningFile(out, f); err != nil {
+	if err := tuning.WriteFile(out, f); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "gorun-bench model: wrote %s; 'gorun --explain' shows what it chooses", out)

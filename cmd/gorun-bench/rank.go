@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorun-hpc/gorun/bench"
 	"github.com/gorun-hpc/gorun/comm"
-	"github.com/gorun-hpc/gorun/rank"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 // rankFlags are the flags of a rank benchmark.
@@ -134,7 +134,7 @@ func transportName(flagValue string) string {
 // notes are the header lines about the settings in force.
 func notes() []string {
 	var out []string
-	if t, err := rank.ResolveTuning(rank.Tuning{}, os.Getenv); err == nil {
+	if t, err := tuning.Resolve(tuning.Params{}, os.Getenv); err == nil {
 		out = append(out, "tuning: "+t.Source)
 	}
 	if a := os.Getenv("GORUN_SHM_BATCH"); a != "" {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorun-hpc/gorun/rank"
+	"github.com/gorun-hpc/gorun/tuning"
 )
 
 func TestExplainArgs(t *testing.T) {
@@ -25,8 +25,8 @@ func TestExplainArgs(t *testing.T) {
 // environment over them.
 func TestExplainTuningFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tuning.json")
-	f := rank.TuningFile{Machine: "the test machine", Tuning: rank.Tuning{ShmEager: 4096, SockEager: 8192, CMA: "off"}}
-	if err := rank.WriteTuningFile(path, f); err != nil {
+	f := tuning.File{Machine: "the test machine", Params: tuning.Params{ShmEager: 4096, SockEager: 8192, CMA: "off"}}
+	if err := tuning.WriteFile(path, f); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -1,8 +1,7 @@
-package rank
+package tuning
 
 import (
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +10,8 @@ import (
 	"github.com/gorun-hpc/gorun/transport/shm"
 )
 
-// noDefaultTuningFile keeps the user's own tuning file out of a test.
-func noDefaultTuningFile(t *testing.T) {
+// noDefaultFile keeps the user's own tuning file out of a test.
+func noDefaultFile(t *testing.T) {
 	t.Helper()
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
@@ -22,8 +21,8 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 
 // Every size, count and duration setting rejects what is out of its range, with an error that
 // names the variable and the value.
-func TestTuningEnvOutOfRange(t *testing.T) {
-	noDefaultTuningFile(t)
+func TestEnvOutOfRange(t *testing.T) {
+	noDefaultFile(t)
 	for _, tc := range []struct {
 		name, env, value string
 		want             string // in the error besides the variable and the value
@@ -65,7 +64,7 @@ func TestTuningEnvOutOfRange(t *testing.T) {
 		{"fallback garbage", "GORUN_SHM_FALLBACK", "yes", "1 or 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ResolveTuning(Tuning{}, envOf(map[string]string{tc.env: tc.value}))
+			_, err := Resolve(Params{}, envOf(map[string]string{tc.env: tc.value}))
 			var se *SettingError
 			if !errors.As(err, &se) || se.Name != tc.env || se.Value != tc.value || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%s=%q: %v; want a SettingError naming them, with %q", tc.env, tc.value, err, tc.want)
@@ -79,27 +78,27 @@ func TestTuningEnvOutOfRange(t *testing.T) {
 
 // The sizes that work together are checked together, defaults included, wherever each came
 // from.
-func TestTuningShmSizesTogether(t *testing.T) {
-	noDefaultTuningFile(t)
+func TestShmSizesTogether(t *testing.T) {
+	noDefaultFile(t)
 	for _, tc := range []struct {
 		name string
-		prog Tuning
+		prog Params
 		env  map[string]string
 		want string
 	}{
-		{"chunk above the default bulk pipe", Tuning{}, map[string]string{"GORUN_SHM_CHUNK": "1048576"},
+		{"chunk above the default bulk pipe", Params{}, map[string]string{"GORUN_SHM_CHUNK": "1048576"},
 			"a chunk of 1 MiB (GORUN_SHM_CHUNK) does not fit the bulk pipe of 512 KiB (GORUN_SHM_BULK unset: the default)"},
-		{"chunk above the bulk pipe", Tuning{}, map[string]string{"GORUN_SHM_CHUNK": "65536", "GORUN_SHM_BULK": "32768"},
+		{"chunk above the bulk pipe", Params{}, map[string]string{"GORUN_SHM_CHUNK": "65536", "GORUN_SHM_BULK": "32768"},
 			"want chunk <= bulk"},
-		{"program's chunk above the environment's pipe", Tuning{ShmChunk: 1 << 20}, map[string]string{"GORUN_SHM_BULK": "65536"},
+		{"program's chunk above the environment's pipe", Params{ShmChunk: 1 << 20}, map[string]string{"GORUN_SHM_BULK": "65536"},
 			"does not fit the bulk pipe of 64 KiB (GORUN_SHM_BULK)"},
-		{"eager above half the default ring", Tuning{}, map[string]string{"GORUN_SHM_EAGER": "200000"},
+		{"eager above half the default ring", Params{}, map[string]string{"GORUN_SHM_EAGER": "200000"},
 			"above half the ring of 256 KiB (GORUN_SHM_RING unset: the default)"},
-		{"eager above half the ring", Tuning{}, map[string]string{"GORUN_SHM_EAGER": "8192", "GORUN_SHM_RING": "8192"},
+		{"eager above half the ring", Params{}, map[string]string{"GORUN_SHM_EAGER": "8192", "GORUN_SHM_RING": "8192"},
 			"want eager <= ring/2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := ResolveTuning(tc.prog, envOf(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := Resolve(tc.prog, envOf(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want an error with %q", err, tc.want)
 			}
 		})
@@ -108,7 +107,7 @@ func TestTuningShmSizesTogether(t *testing.T) {
 	env := map[string]string{"GORUN_SHM_RING": "67108864", "GORUN_SHM_EAGER": "33554432", "GORUN_SHM_BULK": "1073741824",
 		"GORUN_SHM_CHUNK": "1073741824", "GORUN_EAGER_LIMIT": "1048576", "GORUN_SHM_SUMMARY_ABOVE": "0", "GORUN_SHM_FLUSH": "1s",
 		"GORUN_SHM_BATCH": "65536", "GORUN_CMA_MIN": "1", "GORUN_SHM_FALLBACK": "0"}
-	got, err := ResolveTuning(Tuning{}, envOf(env))
+	got, err := Resolve(Params{}, envOf(env))
 	if err != nil || got.ShmRing != shm.MaxRingBytes || got.ShmBulk != shm.MaxBulkBytes || got.Summary != 0 || got.ShmFallback {
 		t.Fatalf("at the bounds: %+v, %v", got, err)
 	}
@@ -116,30 +115,30 @@ func TestTuningShmSizesTogether(t *testing.T) {
 
 // The program's own values are held to the same bounds, named by their fields; a bad
 // environment variable is reported even where the program's value wins.
-func TestTuningProgramOutOfRange(t *testing.T) {
-	noDefaultTuningFile(t)
+func TestProgramOutOfRange(t *testing.T) {
+	noDefaultFile(t)
 	for _, tc := range []struct {
-		prog Tuning
+		prog Params
 		want string
 	}{
-		{Tuning{ShmBulk: 1<<31 - 1}, "Tuning.ShmBulk=2147483647: want"},
-		{Tuning{ShmRing: -1}, "Tuning.ShmRing=-1: want"},
-		{Tuning{SockEager: 1 << 21}, "Tuning.SockEager=2097152: want"},
-		{Tuning{Summary: -1}, "Tuning.Summary=-1: want a count"},
-		{Tuning{ShmFlush: -1}, "Tuning.ShmFlush=-1 (-1ns): want a duration"},
-		{Tuning{CMA: "always"}, `cma "always"`},
+		{Params{ShmBulk: 1<<31 - 1}, "Tuning.ShmBulk=2147483647: want"},
+		{Params{ShmRing: -1}, "Tuning.ShmRing=-1: want"},
+		{Params{SockEager: 1 << 21}, "Tuning.SockEager=2097152: want"},
+		{Params{Summary: -1}, "Tuning.Summary=-1: want a count"},
+		{Params{ShmFlush: -1}, "Tuning.ShmFlush=-1 (-1ns): want a duration"},
+		{Params{CMA: "always"}, `cma "always"`},
 	} {
-		if _, err := ResolveTuning(tc.prog, envOf(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Resolve(tc.prog, envOf(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.prog, err, tc.want)
 		}
 	}
-	if _, err := ResolveTuning(Tuning{ShmBulk: 1 << 20}, envOf(map[string]string{"GORUN_SHM_BULK": "huge"})); err == nil {
+	if _, err := Resolve(Params{ShmBulk: 1 << 20}, envOf(map[string]string{"GORUN_SHM_BULK": "huge"})); err == nil {
 		t.Error("a garbage GORUN_SHM_BULK passed because the program set ShmBulk")
 	}
 }
 
-func TestTuningFileOutOfRange(t *testing.T) {
-	noDefaultTuningFile(t)
+func TestFileOutOfRange(t *testing.T) {
+	noDefaultFile(t)
 	dir := t.TempDir()
 	for _, tc := range []struct{ name, body, want string }{
 		{"bulk 2^62", `{"version":1,"tuning":{"shm_bulk":4611686018427387904}}`, "shm_bulk=4611686018427387904: want"},
@@ -158,51 +157,79 @@ func TestTuningFileOutOfRange(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := ResolveTuning(Tuning{}, envOf(map[string]string{"GORUN_TUNING": path}))
+			_, err := Resolve(Params{}, envOf(map[string]string{"GORUN_TUNING": path}))
 			if err == nil || !strings.Contains(err.Error(), "tuning file "+path) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want an error naming the file, with %q", err, tc.want)
 			}
 		})
 	}
-	if err := WriteTuningFile(filepath.Join(dir, "w.json"), TuningFile{Tuning: Tuning{ShmChunk: 1<<30 + 1}}); err == nil {
-		t.Error("WriteTuningFile wrote a chunk above 1 GiB")
+	if err := WriteFile(filepath.Join(dir, "w.json"), File{Params: Params{ShmChunk: 1<<30 + 1}}); err == nil {
+		t.Error("WriteFile wrote a chunk above 1 GiB")
+	}
+}
+
+// The program's values win over the environment's, which win over the file's; a tuning file
+// that GORUN_TUNING names must exist.
+func TestPrecedenceAndFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/tuning.json"
+	if err := WriteFile(path, File{Machine: "test", Params: Params{ShmEager: 4096, SockEager: 1000, CMA: "on"}}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GORUN_TUNING": path, "GORUN_EAGER_LIMIT": "2000"}
+	got, err := Resolve(Params{ShmChunk: 8192}, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// program > environment > file
+	if got.ShmChunk != 8192 || got.SockEager != 2000 || got.ShmEager != 4096 || got.CMA != "on" {
+		t.Fatalf("resolved %+v", got)
+	}
+	if !strings.HasPrefix(got.Source, path+" (measured ") {
+		t.Errorf("source %q does not name the file", got.Source)
+	}
+	env["GORUN_TUNING"] = dir + "/missing.json"
+	if _, err := Resolve(Params{}, envOf(env)); err == nil {
+		t.Fatal("a named tuning file that does not exist was ignored")
 	}
 }
 
 // FuzzTuningFile: a tuning file is bytes from anywhere. Parsing never panics, and a file that
 // is accepted holds values a rank can use: within every bound, a chunk that fits the bulk
-// pipe, and sizes the shared-memory transport can lay out.
+// pipe, and sizes the shared-memory transport can lay out. (What rank builds from them, and
+// what Explain says of them, rank's FuzzExplain checks.)
 func FuzzTuningFile(f *testing.F) {
 	f.Add([]byte(`{"version":1,"machine":"m","measured":"2024-01-02T00:00:00Z","tuning":{"shm_eager":4096,"sock_eager":8192,"cma":"on","cma_min":4096}}`))
 	f.Add([]byte(`{"version":1,"tuning":{"shm_ring":67108864,"shm_eager":33554432,"shm_bulk":1073741824,"shm_chunk":1073741824}}`))
 	f.Add([]byte(`{"version":1,"tuning":{"shm_bulk":4611686018427387904}}`))
 	f.Add([]byte(`{"version":1,"tuning":{"shm_flush_ns":-1,"shm_batch":3}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		file, err := parseTuningFile(b, "fuzz")
+		file, err := parseFile(b, "fuzz")
 		if err != nil {
 			return
 		}
-		tun := file.Tuning
-		for _, s := range tuningSettings() {
-			if v := *s.at(&tun); v != 0 && (v < s.min || v > s.max) {
+		p := file.Params
+		for _, s := range settings() {
+			if v := *s.at(&p); v != 0 && (v < s.min || v > s.max) {
 				t.Fatalf("accepted %s=%d", s.key, v)
 			}
 		}
-		if tun.ShmFlush < 0 || tun.ShmFlush > maxShmFlush {
-			t.Fatalf("accepted shm_flush_ns=%d", tun.ShmFlush)
+		if p.ShmFlush < 0 || p.ShmFlush > maxShmFlush {
+			t.Fatalf("accepted shm_flush_ns=%d", p.ShmFlush)
 		}
-		if err := tun.checkShm(envName, true); err != nil {
+		switch p.CMA {
+		case "", "auto", "on", "off":
+		default:
+			t.Fatalf("accepted cma=%q", p.CMA)
+		}
+		if err := p.checkShm(envName, true); err != nil {
 			// Sizes the file leaves to the defaults may still clash with those it sets; a rank
-			// reports that (ResolveTuning) rather than using them.
+			// reports that (Resolve) rather than using them.
 			return
 		}
-		c := shmConfig(tun, false)
-		c.Line = shm.MaxLine
-		if c.EagerMax() < 1 && tun.ShmEager != 0 {
+		c := shm.Config{RingBytes: p.ShmRing, BulkBytes: p.ShmBulk, Chunk: p.ShmChunk, EagerLimit: p.ShmEager, Line: shm.MaxLine}
+		if c.EagerMax() < 1 && p.ShmEager != 0 {
 			t.Fatalf("eager max %d", c.EagerMax())
-		}
-		if err := Explain(io.Discard, tun, ExplainSizes); err != nil {
-			t.Fatal(err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package rank
+package tuning
 
 import (
 	"encoding/json"
@@ -14,15 +14,15 @@ import (
 	"github.com/gorun-hpc/gorun/transport/shm"
 )
 
-// Tuning holds the thresholds and sizes that choose a protocol per message size. Each field
-// is set, in order of precedence, by the program (Config.Tuning), the environment (the
+// Params holds the thresholds and sizes that choose a protocol per message size. Each field
+// is set, in order of precedence, by the program (rank.Config.Tuning), the environment (the
 // GORUN_* names below), the tuning file that gorun-bench model writes (GORUN_TUNING, else
-// DefaultTuningPath), or the built-in defaults (measured on the machine named in
-// docs/benchmarks.md). Zero means "not set". Every number has bounds (tuningSettings: e.g. a
+// DefaultPath), or the built-in defaults (measured on the machine named in
+// docs/benchmarks.md). Zero means "not set". Every number has bounds (settings: e.g. a
 // ring of 8 KiB to 64 MiB, a bulk pipe of 4 KiB to 1 GiB), and the result must have a chunk
-// no larger than the bulk pipe and an eager limit at most half the ring; ResolveTuning
+// no larger than the bulk pipe and an eager limit at most half the ring; Resolve
 // reports a value outside them as a SettingError naming it.
-type Tuning struct {
+type Params struct {
 	SockEager int `json:"sock_eager,omitempty"` // sockets: largest eager message (GORUN_EAGER_LIMIT)
 	ShmEager  int `json:"shm_eager,omitempty"`  // shared memory: largest eager message (GORUN_SHM_EAGER)
 	ShmRing   int `json:"shm_ring,omitempty"`   // bytes of each ring's record area (GORUN_SHM_RING)
@@ -47,22 +47,22 @@ type Tuning struct {
 	Source string `json:"-"`
 }
 
-// TuningFile is what gorun-bench model writes: the chosen thresholds and the measurements
+// File is what gorun-bench model writes: the chosen thresholds and the measurements
 // behind them.
-type TuningFile struct {
+type File struct {
 	Version  int       `json:"version"`
 	Machine  string    `json:"machine"`  // what it was measured on
 	Measured time.Time `json:"measured"` // when
-	Tuning   Tuning    `json:"tuning"`
+	Params   Params    `json:"tuning"`
 	// Model holds the fitted cost model per path, for reference (gorun-bench model explains it).
 	Model json.RawMessage `json:"model,omitempty"`
 }
 
-const tuningFileVersion = 1
+const fileVersion = 1
 
-// DefaultTuningPath is where gorun-bench model writes and ranks look for a tuning file when
+// DefaultPath is where gorun-bench model writes and ranks look for a tuning file when
 // GORUN_TUNING is unset: $XDG_CONFIG_HOME/gorun/tuning.json, else ~/.config/gorun/tuning.json.
-func DefaultTuningPath() string {
+func DefaultPath() string {
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		return ""
@@ -70,35 +70,35 @@ func DefaultTuningPath() string {
 	return filepath.Join(dir, "gorun", "tuning.json")
 }
 
-// ReadTuningFile reads a tuning file. Its values are checked like the environment's.
-func ReadTuningFile(path string) (TuningFile, error) {
+// ReadFile reads a tuning file. Its values are checked like the environment's.
+func ReadFile(path string) (File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return TuningFile{}, err
+		return File{}, err
 	}
-	return parseTuningFile(b, path)
+	return parseFile(b, path)
 }
 
-// parseTuningFile decodes and checks the tuning file named name, whose bytes are b; nothing in
+// parseFile decodes and checks the tuning file named name, whose bytes are b; nothing in
 // it is trusted.
-func parseTuningFile(b []byte, name string) (TuningFile, error) {
-	var f TuningFile
+func parseFile(b []byte, name string) (File, error) {
+	var f File
 	if err := json.Unmarshal(b, &f); err != nil {
-		return TuningFile{}, fmt.Errorf("tuning file %s: %w", name, err)
+		return File{}, fmt.Errorf("tuning file %s: %w", name, err)
 	}
-	if f.Version != tuningFileVersion {
-		return TuningFile{}, fmt.Errorf("tuning file %s: version %d, want %d", name, f.Version, tuningFileVersion)
+	if f.Version != fileVersion {
+		return File{}, fmt.Errorf("tuning file %s: version %d, want %d", name, f.Version, fileVersion)
 	}
-	if err := f.Tuning.check(fileKey); err != nil {
-		return TuningFile{}, fmt.Errorf("tuning file %s: %w", name, err)
+	if err := f.Params.check(fileKey); err != nil {
+		return File{}, fmt.Errorf("tuning file %s: %w", name, err)
 	}
 	return f, nil
 }
 
-// WriteTuningFile writes f to path (creating its directory), atomically.
-func WriteTuningFile(path string, f TuningFile) error {
-	f.Version = tuningFileVersion
-	if err := f.Tuning.check(fileKey); err != nil {
+// WriteFile writes f to path (creating its directory), atomically.
+func WriteFile(path string, f File) error {
+	f.Version = fileVersion
+	if err := f.Params.check(fileKey); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
@@ -115,14 +115,14 @@ func WriteTuningFile(path string, f TuningFile) error {
 	return os.Rename(tmp, path)
 }
 
-// tuningSetting is one of Tuning's numbers and its bounds. Zero means unset; any other value
+// setting is one of Params' numbers and its bounds. Zero means unset; any other value
 // outside [min, max] is an error. The shared-memory bounds are the transport's (shm.Max…),
 // less where a smaller value is of no use.
-type tuningSetting struct {
-	env, key, field string // GORUN_SHM_BULK; shm_bulk in a tuning file; Tuning.ShmBulk
+type setting struct {
+	env, key, field string // GORUN_SHM_BULK; shm_bulk in a tuning file; ShmBulk, a field of Params
 	min, max        int
 	bytes           bool // a size (shown in KiB, MiB), else a count
-	at              func(*Tuning) *int
+	at              func(*Params) *int
 }
 
 // Bounds of the settings, beside the transport's.
@@ -134,21 +134,24 @@ const (
 	maxShmFlush = time.Second
 )
 
-func tuningSettings() []tuningSetting {
-	return []tuningSetting{
-		{"GORUN_EAGER_LIMIT", "sock_eager", "SockEager", 1, transport.MaxEager, true, func(t *Tuning) *int { return &t.SockEager }},
-		{"GORUN_SHM_EAGER", "shm_eager", "ShmEager", 1, shm.MaxRingBytes / 2, true, func(t *Tuning) *int { return &t.ShmEager }},
-		{"GORUN_SHM_RING", "shm_ring", "ShmRing", minShmRing, shm.MaxRingBytes, true, func(t *Tuning) *int { return &t.ShmRing }},
-		{"GORUN_SHM_BULK", "shm_bulk", "ShmBulk", minShmBulk, shm.MaxBulkBytes, true, func(t *Tuning) *int { return &t.ShmBulk }},
-		{"GORUN_SHM_CHUNK", "shm_chunk", "ShmChunk", minShmChunk, shm.MaxBulkBytes, true, func(t *Tuning) *int { return &t.ShmChunk }},
-		{"GORUN_CMA_MIN", "cma_min", "CMAMin", 1, maxMessage, true, func(t *Tuning) *int { return &t.CMAMin }},
-		{"GORUN_SHM_SUMMARY_ABOVE", "summary_above", "Summary", 1, shm.MaxLocalRanks, false, func(t *Tuning) *int { return &t.Summary }},
-		{"GORUN_SHM_BATCH", "shm_batch", "ShmBatch", 1, maxShmBatch, false, func(t *Tuning) *int { return &t.ShmBatch }},
+// maxMessage is the largest message a Go slice can hold: no bound on CMAMin.
+const maxMessage = int(^uint(0) >> 1)
+
+func settings() []setting {
+	return []setting{
+		{"GORUN_EAGER_LIMIT", "sock_eager", "SockEager", 1, transport.MaxEager, true, func(t *Params) *int { return &t.SockEager }},
+		{"GORUN_SHM_EAGER", "shm_eager", "ShmEager", 1, shm.MaxRingBytes / 2, true, func(t *Params) *int { return &t.ShmEager }},
+		{"GORUN_SHM_RING", "shm_ring", "ShmRing", minShmRing, shm.MaxRingBytes, true, func(t *Params) *int { return &t.ShmRing }},
+		{"GORUN_SHM_BULK", "shm_bulk", "ShmBulk", minShmBulk, shm.MaxBulkBytes, true, func(t *Params) *int { return &t.ShmBulk }},
+		{"GORUN_SHM_CHUNK", "shm_chunk", "ShmChunk", minShmChunk, shm.MaxBulkBytes, true, func(t *Params) *int { return &t.ShmChunk }},
+		{"GORUN_CMA_MIN", "cma_min", "CMAMin", 1, maxMessage, true, func(t *Params) *int { return &t.CMAMin }},
+		{"GORUN_SHM_SUMMARY_ABOVE", "summary_above", "Summary", 1, shm.MaxLocalRanks, false, func(t *Params) *int { return &t.Summary }},
+		{"GORUN_SHM_BATCH", "shm_batch", "ShmBatch", 1, maxShmBatch, false, func(t *Params) *int { return &t.ShmBatch }},
 	}
 }
 
 // want says what the setting accepts.
-func (s tuningSetting) want() string {
+func (s setting) want() string {
 	if !s.bytes {
 		return fmt.Sprintf("a count from %d to %d", s.min, s.max)
 	}
@@ -158,16 +161,17 @@ func (s tuningSetting) want() string {
 	return fmt.Sprintf("a number of bytes from %s to %s", rangeText(s.min), rangeText(s.max))
 }
 
-// rangeText is bytesText with the exact number beside a rounded one.
+// rangeText is BytesText with the exact number beside a rounded one.
 func rangeText(n int) string {
-	if t := bytesText(n); t != fmt.Sprintf("%d B", n) {
+	if t := BytesText(n); t != fmt.Sprintf("%d B", n) {
 		return fmt.Sprintf("%d (%s)", n, t)
 	}
 	return strconv.Itoa(n)
 }
 
-// SettingError is a setting (an environment variable, a tuning file's entry, a Config field)
-// whose value is not one it accepts.
+// SettingError is a setting (an environment variable, a tuning file's entry, a field of the
+// program's rank.Config) whose value is not one it accepts. rank reports its own settings
+// (GORUN_SPIN, Config.ConnectTimeout, …) with it too.
 type SettingError struct {
 	Name  string // the setting: GORUN_SHM_BULK, shm_bulk, Tuning.ShmBulk
 	Value string // the value given
@@ -176,21 +180,22 @@ type SettingError struct {
 
 func (e *SettingError) Error() string { return fmt.Sprintf("%s=%s: want %s", e.Name, e.Value, e.Want) }
 
-// The names of a setting by where its value came from.
-func envName(s tuningSetting) string     { return s.env }
-func fileKey(s tuningSetting) string     { return s.key }
-func programName(s tuningSetting) string { return "Tuning." + s.field }
+// The names of a setting by where its value came from. The program's values are named as the
+// fields of rank.Config's Tuning, where a program sets them.
+func envName(s setting) string     { return s.env }
+func fileKey(s setting) string     { return s.key }
+func programName(s setting) string { return "Tuning." + s.field }
 
 // check validates t's values one by one, naming each setting as name gives it, and the
 // shared-memory sizes that t sets together (see checkShm).
-func (t *Tuning) check(name func(tuningSetting) string) error {
-	for _, s := range tuningSettings() {
+func (t *Params) check(name func(setting) string) error {
+	for _, s := range settings() {
 		if v := *s.at(t); v != 0 && (v < s.min || v > s.max) {
 			return &SettingError{Name: name(s), Value: strconv.Itoa(v), Want: s.want()}
 		}
 	}
 	if t.ShmFlush != 0 && (t.ShmFlush < 0 || t.ShmFlush > maxShmFlush) {
-		n := tuningSetting{env: "GORUN_SHM_FLUSH", key: "shm_flush_ns", field: "ShmFlush"}
+		n := setting{env: "GORUN_SHM_FLUSH", key: "shm_flush_ns", field: "ShmFlush"}
 		return &SettingError{Name: name(n), Value: fmt.Sprintf("%d (%v)", int64(t.ShmFlush), t.ShmFlush), Want: "a duration above 0 and at most " + maxShmFlush.String()}
 	}
 	switch t.CMA {
@@ -205,13 +210,13 @@ func (t *Tuning) check(name func(tuningSetting) string) error {
 // (or a sender would wait forever for room) and an eager message half a ring. With defaults,
 // an unset size is the transport's default; without, only sizes t sets both of are compared.
 // name names a setting that is set.
-func (t *Tuning) checkShm(name func(tuningSetting) string, defaults bool) error {
+func (t *Params) checkShm(name func(setting) string, defaults bool) error {
 	type size struct {
 		name string
 		v    int
 	}
-	byField := map[string]tuningSetting{}
-	for _, s := range tuningSettings() {
+	byField := map[string]setting{}
+	for _, s := range settings() {
 		byField[s.field] = s
 	}
 	get := func(field string, def int) (size, bool) {
@@ -228,16 +233,16 @@ func (t *Tuning) checkShm(name func(tuningSetting) string, defaults bool) error 
 	switch {
 	case chunkOK && bulkOK && chunk.v > bulk.v:
 		return fmt.Errorf("a chunk of %s (%s) does not fit the bulk pipe of %s (%s): want chunk <= bulk",
-			bytesText(chunk.v), chunk.name, bytesText(bulk.v), bulk.name)
+			BytesText(chunk.v), chunk.name, BytesText(bulk.v), bulk.name)
 	case eagerOK && ringOK && eager.v > ring.v/2:
 		return fmt.Errorf("an eager limit of %s (%s) is above half the ring of %s (%s): want eager <= ring/2",
-			bytesText(eager.v), eager.name, bytesText(ring.v), ring.name)
+			BytesText(eager.v), eager.name, BytesText(ring.v), ring.name)
 	}
 	return nil
 }
 
 // merge fills t's unset fields from o.
-func (t *Tuning) merge(o Tuning) {
+func (t *Params) merge(o Params) {
 	for _, f := range []struct{ dst, src *int }{
 		{&t.SockEager, &o.SockEager}, {&t.ShmEager, &o.ShmEager}, {&t.ShmRing, &o.ShmRing},
 		{&t.ShmBulk, &o.ShmBulk}, {&t.ShmChunk, &o.ShmChunk}, {&t.CMAMin, &o.CMAMin}, {&t.Summary, &o.Summary},
@@ -255,11 +260,11 @@ func (t *Tuning) merge(o Tuning) {
 	}
 }
 
-// ResolveTuning completes t (the program's settings) from the environment and the tuning
+// Resolve completes t (the program's settings) from the environment and the tuning
 // file, and checks every value: each within its bounds (SettingError), and the shared-memory
 // sizes that result consistent with each other. A tuning file named by GORUN_TUNING must be
 // readable; the default one is used only if it exists.
-func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
+func Resolve(t Params, env func(string) string) (Params, error) {
 	if err := t.check(programName); err != nil {
 		return t, err
 	}
@@ -268,15 +273,15 @@ func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
 	}
 	path, named := env("GORUN_TUNING"), true
 	if path == "" {
-		path, named = DefaultTuningPath(), false
+		path, named = DefaultPath(), false
 	}
 	t.Source = "built-in defaults"
 	from := "shared-memory settings"
 	if path != "" {
-		f, err := ReadTuningFile(path)
+		f, err := ReadFile(path)
 		switch {
 		case err == nil:
-			t.merge(f.Tuning)
+			t.merge(f.Params)
 			t.Source = fmt.Sprintf("%s (measured %s on %s)", path, f.Measured.Format("2006-01-02"), f.Machine)
 			from += " with tuning file " + path
 		case named || !errors.Is(err, fs.ErrNotExist):
@@ -296,8 +301,8 @@ func ResolveTuning(t Tuning, env func(string) string) (Tuning, error) {
 
 // fromEnv fills t's unset fields from the environment. Every variable that is set is checked,
 // whether or not the program's value takes precedence over it.
-func (t *Tuning) fromEnv(env func(string) string) error {
-	for _, s := range tuningSettings() {
+func (t *Params) fromEnv(env func(string) string) error {
+	for _, s := range settings() {
 		v := env(s.env)
 		if v == "" {
 			continue
@@ -335,4 +340,18 @@ func (t *Tuning) fromEnv(env func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// BytesText writes a byte count the way gorun's messages do: in the largest of GiB, MiB
+// and KiB that divides it, else in bytes.
+func BytesText(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
 }
