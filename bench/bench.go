@@ -39,8 +39,10 @@ const (
 // collColumns are OSU's columns with -f (full): every collective reports them.
 var collColumns = []string{"Avg Latency(us)", "Min Latency(us)", "Max Latency(us)", iterationsColumn}
 
-// benchmarks is the suite, in the order the usage lists it.
-var benchmarks = []benchmark{
+// benchmarks is the suite, in the order the usage lists it; the v-collectives (collv.go) last.
+var benchmarks = append(baseBenchmarks, collvBenchmarks...)
+
+var baseBenchmarks = []benchmark{
 	{name: "latency", title: "OSU MPI Latency Test", summary: "ping-pong one-way latency, 2 ranks",
 		columns: []string{"Latency (us)"}, counts: latCounts, maxSize: maxPt2pt, sized: true,
 		ranks: exactly(2), measure: measureLatency},
@@ -71,6 +73,13 @@ var benchmarks = []benchmark{
 		columns: collColumns, counts: collCounts, minSize: 1, maxSize: maxColl, sized: true, measure: measureAllgather},
 	{name: "alltoall", title: "OSU MPI All-to-All Personalized Exchange Latency Test", summary: "alltoall, size bytes per pair",
 		columns: collColumns, counts: collCounts, minSize: 1, maxSize: maxColl, sized: true, measure: measureAlltoall},
+	{name: "gather", title: "OSU MPI Gather Latency Test", summary: "gather to rank 0, size bytes from each rank",
+		columns: collColumns, counts: collCounts, minSize: 1, maxSize: maxColl, sized: true, measure: measureGather},
+	{name: "scatter", title: "OSU MPI Scatter Latency Test", summary: "scatter from rank 0, size bytes to each rank",
+		columns: collColumns, counts: collCounts, minSize: 1, maxSize: maxColl, sized: true, measure: measureScatter},
+	{name: "reduce_scatter", title: "OSU MPI Reduce_scatter Latency Test", summary: "reduce-scatter of size bytes in all, float32 sum",
+		columns: collColumns, counts: collCounts, minSize: 4, maxSize: maxColl, sized: true,
+		measure: measureReduceScatter},
 }
 
 // benchmarkInfo describes one rank benchmark for usage texts.

@@ -5,8 +5,9 @@
 // Two kinds of run:
 //
 //   - Rank benchmarks (latency, bw, bibw, mbw_mr, multi_lat, stream_lat, bcast, allreduce,
-//     reduce, barrier, allgather, alltoall) run inside a job: every rank calls Run with the
-//     world communicator, rank 0 prints OSU's table and returns the Result.
+//     reduce, barrier, allgather, alltoall, gather, scatter, reduce_scatter, gatherv,
+//     scatterv, allgatherv, alltoallv) run inside a job: every rank calls Run with the world
+//     communicator, rank 0 prints OSU's table and returns the Result.
 //
 //     gorun -n 2 ./cmd/gorun-bench latency -m 1:65536
 //

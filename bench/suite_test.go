@@ -42,8 +42,14 @@ func TestEverySubcommand(t *testing.T) {
 		{"multi_lat", []int{2, 4}, "0:4", []int{0, 1, 2, 4}},
 		{"stream_lat", []int{2}, "8:16", []int{8, 16}},
 	}
-	for _, c := range []string{"bcast", "allreduce", "reduce", "allgather", "alltoall"} {
+	for _, c := range []string{"bcast", "allreduce", "reduce", "allgather", "alltoall", "gather", "scatter"} {
 		runs = append(runs, run{c, []int{2, 4, 8}, "1:16", []int{1, 2, 4, 8, 16}})
+	}
+	// reduce_scatter: 1-4 float32 in all, so blocks are unequal (comm.ReduceScatter) on 3 and
+	// 8 ranks, and some empty on 8; equal (comm.ReduceScatterBlock) on 2 from 8 bytes.
+	runs = append(runs, run{"reduce_scatter", []int{2, 3, 8}, "1:16", []int{1, 2, 4, 8, 16}})
+	for _, c := range []string{"gatherv", "scatterv", "allgatherv", "alltoallv"} {
+		runs = append(runs, run{c, []int{2, 3, 8}, "1:16", []int{1, 2, 4, 8, 16}})
 	}
 	runs = append(runs, run{"barrier", []int{2, 4, 8}, "", []int{0}})
 	for _, r := range runs {

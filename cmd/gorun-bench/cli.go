@@ -57,7 +57,7 @@ func usage(w io.Writer) {
 	b.WriteString(usageHead)
 	b.WriteString("\nRank benchmarks:\n")
 	for _, bm := range bench.Benchmarks() {
-		fmt.Fprintf(&b, "  %-11s %s\n", bm.Name, bm.Summary)
+		fmt.Fprintf(&b, "  %-14s %s\n", bm.Name, bm.Summary)
 	}
 	b.WriteString(usageRankFlags)
 	fmt.Fprint(w, b.String())
