@@ -20,7 +20,8 @@ type Engine struct {
 //
 //	GORUN_<OP>_ALGO=name   force an algorithm, e.g. GORUN_ALLREDUCE_ALGO=ring (see algos;
 //	                       OP is BARRIER, BCAST, REDUCE, ALLREDUCE, GATHER, SCATTER, ALLGATHER,
-//	                       ALLTOALL, REDUCE_SCATTER or SCAN); "" or "auto": the table decides
+//	                       ALLTOALL, REDUCE_SCATTER, SCAN, GATHERV, SCATTERV, ALLGATHERV,
+//	                       ALLTOALLV, REDUCE_SCATTERV or EXSCAN); "" or "auto": the table decides
 //	GORUN_CHECK=1          check every collective's arguments across ranks (see Verify)
 //
 // An unknown name is an error, so a typo in a benchmark's setting cannot go unnoticed.

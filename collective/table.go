@@ -19,11 +19,19 @@ const (
 	CollAlltoall
 	CollReduceScatter
 	CollScan
+	// The irregular collectives and Exscan (vector.go, allgatherv.go, reducescatterv.go).
+	CollGatherv
+	CollScatterv
+	CollAllgatherv
+	CollAlltoallv
+	CollReduceScatterV // ReduceScatter with counts; CollReduceScatter is ReduceScatterBlock
+	CollExscan
 	numColls
 )
 
 var collNames = [numColls]string{"barrier", "bcast", "reduce", "allreduce", "gather", "scatter",
-	"allgather", "alltoall", "reduce_scatter", "scan"}
+	"allgather", "alltoall", "reduce_scatter", "scan",
+	"gatherv", "scatterv", "allgatherv", "alltoallv", "reduce_scatterv", "exscan"}
 
 func (c Coll) String() string {
 	if c < numColls {
@@ -49,6 +57,7 @@ const (
 	algoBruck             algorithm = "bruck"
 	algoPairwise          algorithm = "pairwise"
 	algoRecursiveHalving  algorithm = "recursive_halving"
+	algoScattered         algorithm = "scattered"
 )
 
 // algosOf lists the algorithms that implement c.
@@ -60,16 +69,22 @@ func algosOf(c Coll) []algorithm {
 }
 
 var algos = [numColls][]algorithm{
-	CollBarrier:       {algoDissemination, algoShm},
-	CollBcast:         {algoBinomial, algoScatterAllgather, algoShm},
-	CollReduce:        {algoBinomial, algoShm},
-	CollAllreduce:     {algoRecursiveDoubling, algoRabenseifner, algoRing, algoShm},
-	CollGather:        {algoBinomial, algoLinear, algoShm},
-	CollScatter:       {algoBinomial, algoLinear, algoShm},
-	CollAllgather:     {algoRing, algoBruck, algoShm},
-	CollAlltoall:      {algoPairwise, algoBruck, algoLinear, algoShm},
-	CollReduceScatter: {algoRecursiveHalving, algoPairwise},
-	CollScan:          {algoRecursiveDoubling},
+	CollBarrier:        {algoDissemination, algoShm},
+	CollBcast:          {algoBinomial, algoScatterAllgather, algoShm},
+	CollReduce:         {algoBinomial, algoShm},
+	CollAllreduce:      {algoRecursiveDoubling, algoRabenseifner, algoRing, algoShm},
+	CollGather:         {algoBinomial, algoLinear, algoShm},
+	CollScatter:        {algoBinomial, algoLinear, algoShm},
+	CollAllgather:      {algoRing, algoBruck, algoShm},
+	CollAlltoall:       {algoPairwise, algoBruck, algoLinear, algoShm},
+	CollReduceScatter:  {algoRecursiveHalving, algoPairwise},
+	CollScan:           {algoRecursiveDoubling},
+	CollGatherv:        {algoBinomial, algoLinear},
+	CollScatterv:       {algoBinomial, algoLinear},
+	CollAllgatherv:     {algoBruck, algoRing, algoShm},
+	CollAlltoallv:      {algoScattered, algoPairwise},
+	CollReduceScatterV: {algoRecursiveHalving, algoPairwise},
+	CollExscan:         {algoRecursiveDoubling},
 }
 
 // rule picks Algo for the calls that meet all of its conditions; a zero condition always
@@ -96,24 +111,39 @@ func (r rule) matches(ranks, bytes int) bool {
 // pair exchanges) for Alltoall; zero for Barrier. The same call on every rank sees the same
 // sizes, so every rank picks the same algorithm.
 //
+// The irregular collectives: the whole gathered buffer (sum of the counts) for Allgatherv and
+// ReduceScatter, the buffer for Exscan, which every rank knows. Gatherv and Scatterv compare
+// one block: only the root knows every count, so the rule is applied per block, by its sender
+// or receiver and by the root alike, and picks the way that block travels (binomial: on the
+// tree; linear: straight between the root and its rank), so the ranks agree without talking.
+// Alltoallv compares this rank's average block, max(sent, received)/n: ranks may pick
+// differently there, which alltoallvWindowed allows.
+//
 // defaultTable is what gorun uses until a tuning step measures the machine; a table marshals
 // to JSON, so such a step could write its own (newEngine takes any).
 type decisionTable struct {
-	Barrier       []rule `json:"barrier"`
-	Bcast         []rule `json:"bcast"`
-	Reduce        []rule `json:"reduce"`
-	Allreduce     []rule `json:"allreduce"`
-	Gather        []rule `json:"gather"`
-	Scatter       []rule `json:"scatter"`
-	Allgather     []rule `json:"allgather"`
-	Alltoall      []rule `json:"alltoall"`
-	ReduceScatter []rule `json:"reduce_scatter"`
-	Scan          []rule `json:"scan"`
+	Barrier        []rule `json:"barrier"`
+	Bcast          []rule `json:"bcast"`
+	Reduce         []rule `json:"reduce"`
+	Allreduce      []rule `json:"allreduce"`
+	Gather         []rule `json:"gather"`
+	Scatter        []rule `json:"scatter"`
+	Allgather      []rule `json:"allgather"`
+	Alltoall       []rule `json:"alltoall"`
+	ReduceScatter  []rule `json:"reduce_scatter"`
+	Scan           []rule `json:"scan"`
+	Gatherv        []rule `json:"gatherv"`
+	Scatterv       []rule `json:"scatterv"`
+	Allgatherv     []rule `json:"allgatherv"`
+	Alltoallv      []rule `json:"alltoallv"`
+	ReduceScatterV []rule `json:"reduce_scatterv"`
+	Exscan         []rule `json:"exscan"`
 }
 
 func (t *decisionTable) rules(c Coll) []rule {
 	return [numColls][]rule{t.Barrier, t.Bcast, t.Reduce, t.Allreduce, t.Gather, t.Scatter,
-		t.Allgather, t.Alltoall, t.ReduceScatter, t.Scan}[c]
+		t.Allgather, t.Alltoall, t.ReduceScatter, t.Scan, t.Gatherv, t.Scatterv, t.Allgatherv,
+		t.Alltoallv, t.ReduceScatterV, t.Exscan}[c]
 }
 
 // defaultTable returns the built-in decision table (a fresh copy).
@@ -182,6 +212,25 @@ func defaultTable() decisionTable {
 			{Algo: algoRecursiveHalving},
 		},
 		Scan: []rule{{Algo: algoRecursiveDoubling}},
+		// Per block b: on the tree a block is forwarded about log2(n)/2 times more, about
+		// log2(n)/2·b·β; straight to the root it costs the root one more message in turn,
+		// about α ≈ 10 KB of copying. They cross near 10 KB/(log2(n)/2), 4-7 KB for 8-64
+		// ranks, so blocks up to 4 KiB take the tree. A zero block is no message either way.
+		Gatherv:  []rule{{Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
+		Scatterv: []rule{{Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
+		// As Allgather: the same bytes on the wire, Bruck in log2 n steps plus an unpacking
+		// copy of the whole result, ring in n-1 steps in place.
+		Allgatherv: []rule{{Algo: algoBruck, MaxBytes: 64 << 10}, {Algo: algoRing}},
+		// As Alltoall's linear and pairwise: medium blocks gain from several exchanges in
+		// flight (scattered keeps 8), large ones go one pair at a time from 32 KiB.
+		Alltoallv: []rule{{Algo: algoScattered, MaxBytes: 32 << 10}, {Algo: algoPairwise}},
+		// As ReduceScatterBlock.
+		ReduceScatterV: []rule{
+			{Algo: algoRecursiveHalving, MaxBytes: 32 << 10},
+			{Algo: algoPairwise, NonPow2: true},
+			{Algo: algoRecursiveHalving},
+		},
+		Exscan: []rule{{Algo: algoRecursiveDoubling}},
 	}
 }
 

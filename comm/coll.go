@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/gorun-hpc/gorun/collective"
-	"github.com/gorun-hpc/gorun/internal/view"
 	"github.com/gorun-hpc/gorun/rank"
 )
 
@@ -147,7 +146,7 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-func sig[T Elem](coll collective.Coll, count, root int, op Op) collective.Signature {
+func sig[T any](coll collective.Coll, count, root int, op Op) collective.Signature {
 	return collective.Signature{Coll: coll, Count: count, Root: root, Op: op, Elem: sizeOf[T]()}
 }
 
@@ -167,8 +166,8 @@ func (c *Comm) Barrier() error {
 
 // Bcast copies buf from root into buf on every rank. Every rank passes a buffer of the same
 // length.
-func Bcast[T Elem](c *Comm, buf []T, root int) error {
-	e, err := c.begin(sig[T](collective.CollBcast, len(buf), root, 0), c.rootErr(root))
+func Bcast[T any](c *Comm, buf []T, root int) error {
+	e, err := c.begin(sig[T](collective.CollBcast, len(buf), root, 0), firstErr(checkType[T](), c.rootErr(root)))
 	if err != nil {
 		return err
 	}
@@ -209,37 +208,15 @@ func Allreduce[T Number](c *Comm, send, recv []T, op Op) error {
 	return e.Allreduce(c.coll(), bytesOf(send), bytesOf(recv), r)
 }
 
-// AllreduceFunc is Allreduce with a user-defined associative operation: f(inout, in) sets
-// inout[i] = inout[i] ⊕ in[i], where inout holds the contribution of lower ranks. f need not
-// be commutative: operands are combined in rank order, and every rank gets the same result.
-func AllreduceFunc[T Elem](c *Comm, send, recv []T, f func(inout, in []T)) error {
-	var local error
-	switch {
-	case f == nil:
-		local = fmt.Errorf("%w: AllreduceFunc without a function", ErrOp)
-	case len(send) != len(recv):
-		local = fmt.Errorf("%w: AllreduceFunc of %d elements into %d", ErrBuffer, len(send), len(recv))
-	}
-	e, err := c.begin(sig[T](collective.CollAllreduce, len(send), 0, 0), local)
-	if err != nil {
-		return err
-	}
-	defer c.end()
-	r := collective.Reducer{Size: sizeOf[T](), Func: func(inout, in []byte) {
-		f(view.As[T](inout), view.As[T](in))
-	}}
-	return e.Allreduce(c.coll(), bytesOf(send), bytesOf(recv), r)
-}
-
 // Gather collects every rank's send into recv at root, in rank order: recv holds
 // Size()*len(send) elements at the root and is not used elsewhere. Every rank sends the same
 // count.
-func Gather[T Elem](c *Comm, send, recv []T, root int) error {
+func Gather[T any](c *Comm, send, recv []T, root int) error {
 	var berr error
 	if c.rank == root && len(recv) != c.size*len(send) {
 		berr = fmt.Errorf("%w: Gather of %d×%d elements into %d at the root", ErrBuffer, c.size, len(send), len(recv))
 	}
-	e, err := c.begin(sig[T](collective.CollGather, len(send), root, 0), firstErr(c.rootErr(root), berr))
+	e, err := c.begin(sig[T](collective.CollGather, len(send), root, 0), firstErr(checkType[T](), c.rootErr(root), berr))
 	if err != nil {
 		return err
 	}
@@ -249,12 +226,12 @@ func Gather[T Elem](c *Comm, send, recv []T, root int) error {
 
 // Scatter hands block i of send at root (Size()*len(recv) elements; not used elsewhere) to
 // rank i's recv.
-func Scatter[T Elem](c *Comm, send, recv []T, root int) error {
+func Scatter[T any](c *Comm, send, recv []T, root int) error {
 	var berr error
 	if c.rank == root && len(send) != c.size*len(recv) {
 		berr = fmt.Errorf("%w: Scatter of %d elements into %d×%d at the root", ErrBuffer, len(send), c.size, len(recv))
 	}
-	e, err := c.begin(sig[T](collective.CollScatter, len(recv), root, 0), firstErr(c.rootErr(root), berr))
+	e, err := c.begin(sig[T](collective.CollScatter, len(recv), root, 0), firstErr(checkType[T](), c.rootErr(root), berr))
 	if err != nil {
 		return err
 	}
@@ -264,12 +241,12 @@ func Scatter[T Elem](c *Comm, send, recv []T, root int) error {
 
 // Allgather leaves in recv (Size()*len(send) elements) on every rank the send of every rank:
 // block i comes from rank i.
-func Allgather[T Elem](c *Comm, send, recv []T) error {
+func Allgather[T any](c *Comm, send, recv []T) error {
 	var berr error
 	if len(recv) != c.size*len(send) {
 		berr = fmt.Errorf("%w: Allgather of %d×%d elements into %d", ErrBuffer, c.size, len(send), len(recv))
 	}
-	e, err := c.begin(sig[T](collective.CollAllgather, len(send), 0, 0), berr)
+	e, err := c.begin(sig[T](collective.CollAllgather, len(send), 0, 0), firstErr(checkType[T](), berr))
 	if err != nil {
 		return err
 	}
@@ -279,12 +256,12 @@ func Allgather[T Elem](c *Comm, send, recv []T) error {
 
 // Alltoall sends block j of send to rank j and leaves in block i of recv what rank i sent this
 // rank. send and recv both hold Size() blocks of the same length and must not overlap.
-func Alltoall[T Elem](c *Comm, send, recv []T) error {
+func Alltoall[T any](c *Comm, send, recv []T) error {
 	var berr error
 	if len(send) != len(recv) || len(send)%c.size != 0 {
 		berr = fmt.Errorf("%w: Alltoall of %d elements into %d among %d ranks", ErrBuffer, len(send), len(recv), c.size)
 	}
-	e, err := c.begin(sig[T](collective.CollAlltoall, len(send), 0, 0), berr)
+	e, err := c.begin(sig[T](collective.CollAlltoall, len(send), 0, 0), firstErr(checkType[T](), berr))
 	if err != nil {
 		return err
 	}

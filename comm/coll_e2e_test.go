@@ -78,3 +78,78 @@ func TestUnknownAlgorithmIsAnError(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(res.Stdout))
 }
+
+// TestUserOpsEndToEnd: ReduceFunc, AllreduceFunc and ScanFunc with a non-commutative
+// operation, and MaxLoc and MinLoc with ties (testdata/e2e/userop.go), with real rank
+// processes over shared memory (the world's node arena) and TCP (point to point), the table's
+// choices and each allreduce algorithm forced, and across "nodes" (where the hierarchical
+// path, which combines node by node, must not be taken).
+func TestUserOpsEndToEnd(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/e2e")
+	type setting struct {
+		name string
+		env  []string
+		ns   []int
+	}
+	settings := []setting{
+		{"shm", []string{"GORUN_TRANSPORT=shm"}, []int{2, 3, 4}},
+		{"tcp", []string{"GORUN_TRANSPORT=tcp"}, []int{2, 3, 4}},
+		{"shm-recursive-doubling", []string{"GORUN_TRANSPORT=shm", "GORUN_ALLREDUCE_ALGO=recursive_doubling"}, []int{3}},
+		{"shm-rabenseifner", []string{"GORUN_TRANSPORT=shm", "GORUN_ALLREDUCE_ALGO=rabenseifner"}, []int{3}},
+		{"tcp-ring", []string{"GORUN_TRANSPORT=tcp", "GORUN_ALLREDUCE_ALGO=ring", "GORUN_CHECK=1"}, []int{3}},
+		{"nodes-block", []string{"E2E_NODES=a,a,b,b"}, []int{4}},
+		{"nodes-cyclic", []string{"E2E_NODES=a,b"}, []int{3}},
+	}
+	for _, s := range settings {
+		for _, n := range s.ns {
+			t.Run(fmt.Sprintf("%s/n%d", s.name, n), func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"userop"}, Env: s.env, Timeout: 2 * time.Minute})
+				if !strings.Contains(res.Stdout, fmt.Sprintf("e2e userop ok on %d ranks", n)) {
+					t.Fatalf("no success line:\n%s", res.Stdout)
+				}
+			})
+		}
+	}
+}
+
+// TestCollectivesVEndToEnd: Gatherv, Scatterv, Allgatherv, Alltoallv, ReduceScatter and
+// Exscan (testdata/coll/collv.go) with real rank processes at 2, 3 and 4 ranks over shared
+// memory and TCP, with the table's choices and with the other algorithm of each forced.
+func TestCollectivesVEndToEnd(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	forced := []string{"GORUN_GATHERV_ALGO=linear", "GORUN_SCATTERV_ALGO=binomial",
+		"GORUN_ALLGATHERV_ALGO=ring", "GORUN_ALLTOALLV_ALGO=pairwise", "GORUN_REDUCE_SCATTERV_ALGO=pairwise"}
+	for _, s := range []struct {
+		name string
+		env  []string
+	}{
+		{"shm", []string{"GORUN_TRANSPORT=shm"}},
+		{"tcp", []string{"GORUN_TRANSPORT=tcp"}},
+		{"shm-forced", append([]string{"GORUN_TRANSPORT=shm", "GORUN_CHECK=1"}, forced...)},
+		{"tcp-forced", append([]string{"GORUN_TRANSPORT=tcp"}, forced...)},
+	} {
+		for _, n := range []int{2, 3, 4} {
+			t.Run(fmt.Sprintf("%s/n%d", s.name, n), func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"collv"}, Env: s.env, Timeout: 2 * time.Minute})
+				if !strings.Contains(res.Stdout, fmt.Sprintf("coll collv ok on %d ranks", n)) {
+					t.Fatalf("no success line:\n%s", res.Stdout)
+				}
+			})
+		}
+	}
+}
+
+// TestCollectivesVCheckMode: with GORUN_CHECK=1, irregular calls whose counts disagree
+// between ranks (a sender against the root, counts vectors, the two ends of an Alltoallv
+// block) get ErrMismatch on every rank instead of a hang or truncated data.
+func TestCollectivesVCheckMode(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	for _, n := range []int{2, 3, 4} {
+		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
+			res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"collvmismatch"}, Env: []string{"GORUN_CHECK=1"}, Timeout: 30 * time.Second})
+			if !strings.Contains(res.Stdout, "every rank got ErrMismatch") {
+				t.Fatalf("no success line:\n%s", res.Stdout)
+			}
+		})
+	}
+}

@@ -19,11 +19,14 @@
 //
 // # Buffers and types
 //
-// Every buffer is a Go slice of an Elem type (the fixed-size numeric kinds and named types
-// over them). Go methods cannot take type parameters, so typed operations are package
-// functions taking the communicator first: comm.Send(c, buf, dst, tag). A receive's
-// Status.Count is in elements of its type; a message whose size is not a whole number of
-// elements is an ErrCount error.
+// Every buffer is a Go slice. Data movement (Send, Recv, Bcast, Gather, Alltoall, …) takes
+// any pointer-free element type: numeric kinds, arrays and structs of them, padding bytes
+// included; a type holding a pointer, string, slice, map, interface, channel or func is an
+// ErrType error (a *TypeError naming the field) on every rank before anything is sent.
+// Reductions with built-in ops take Number types. Go methods cannot take type parameters, so
+// typed operations are package functions taking the communicator first: comm.Send(c, buf,
+// dst, tag). A receive's Status.Count is in elements of its type; a message whose size is not
+// a whole number of elements is an ErrCount error.
 //
 // # Point-to-point semantics
 //
@@ -33,7 +36,8 @@
 // match. Messages between one pair of ranks on one communicator are never reordered: two
 // messages from the same sender that both match a receive are received in send order,
 // whatever their sizes and whichever transport carries them (shared memory within a node,
-// TCP between nodes).
+// TCP between nodes). ProcNull names nobody: a send to it or a receive (or probe) from it
+// completes at once, a receive with Status{Source: ProcNull, Tag: AnyTag, Count: 0}.
 //
 // # Goroutines
 //
@@ -67,7 +71,7 @@
 //
 // # Errors
 //
-// Calls return errors, never panic on bad input: ErrRank, ErrTag, ErrTruncate (with both
-// sizes in a *TruncateError), ErrPeerLost (a *PeerLostError naming the rank) when a peer
+// Calls return errors, never panic on bad input: ErrRank, ErrTag, ErrType, ErrTruncate (with
+// both sizes in a *TruncateError), ErrPeerLost (a *PeerLostError naming the rank) when a peer
 // dies, ErrClosed after Close. Use errors.Is and errors.As.
 package comm

@@ -31,6 +31,9 @@ var (
 	ErrOp = collective.ErrOp
 	// ErrBuffer: buffers of a collective do not have the sizes the call requires.
 	ErrBuffer = errors.New("buffer sizes do not fit the operation")
+	// ErrType: the element type cannot be sent as bytes: it holds pointers, strings, slices,
+	// maps, interfaces, channels or funcs (see Elem). *TypeError says which field.
+	ErrType = errors.New("element type cannot be sent as bytes")
 )
 
 // TruncateError reports a receive buffer smaller than the message (sizes in bytes).

@@ -184,8 +184,9 @@ func ExampleAllreduce_badOp() {
 }
 
 // A user-defined operation need only be associative: it is applied in rank order, with the
-// lower ranks' contribution in inout. Here, the value of largest magnitude. (A world of one
-// has nothing to combine: f is not called, and every rank gets its own data back.)
+// lower ranks' contribution in in (as MPI's invec) and the result left in inout. Here, the
+// value of largest magnitude, the lower rank's of two equal ones. (A world of one has
+// nothing to combine: f is not called, and every rank gets its own data back.)
 func ExampleAllreduceFunc() {
 	world, err := comm.Init()
 	if err != nil {
@@ -194,7 +195,7 @@ func ExampleAllreduceFunc() {
 	defer world.Close()
 	largest := func(inout, in []float64) {
 		for i := range inout {
-			if max(in[i], -in[i]) > max(inout[i], -inout[i]) {
+			if max(in[i], -in[i]) >= max(inout[i], -inout[i]) {
 				inout[i] = in[i]
 			}
 		}

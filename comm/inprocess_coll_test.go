@@ -287,7 +287,7 @@ func movement[T collNumber](c *comm.Comm, m *memo, count, seed int) error {
 
 // allreduceFunc: a user operation that is associative but not commutative — composing affine
 // maps x → m·x + c, held as complex numbers m + c·i — must be applied in rank order, lower
-// ranks' contribution first (in inout), on every rank alike.
+// ranks' contribution first (in in, as MPI's invec), on every rank alike.
 func allreduceFunc(c *comm.Comm, count, seed int) error {
 	me, n := c.Rank(), c.Size()
 	affine := func(r int) []complex128 {
@@ -297,15 +297,17 @@ func allreduceFunc(c *comm.Comm, count, seed int) error {
 		}
 		return out
 	}
-	compose := func(inout, in []complex128) { // first inout, then in
+	compose := func(inout, in []complex128) { // first in, then inout
 		for i := range inout {
-			m1, c1, m2, c2 := real(inout[i]), imag(inout[i]), real(in[i]), imag(in[i])
+			m1, c1, m2, c2 := real(in[i]), imag(in[i]), real(inout[i]), imag(inout[i])
 			inout[i] = complex(m1*m2, m2*c1+c2)
 		}
 	}
 	want := affine(0)
 	for r := 1; r < n; r++ {
-		compose(want, affine(r))
+		next := affine(r)
+		compose(next, want)
+		want = next
 	}
 	got := make([]complex128, count)
 	if err := comm.AllreduceFunc(c, affine(me), got, compose); err != nil {

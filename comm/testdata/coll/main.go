@@ -7,6 +7,8 @@
 //	          rank 0 by point-to-point messages, and rank 0 computes what they should be
 //	mismatch  with GORUN_CHECK=1: ranks that disagree on counts or roots get errors, not hangs
 //	badalgo   with GORUN_ALLREDUCE_ALGO=bogus: every collective fails, naming the variable
+//	collv     Gatherv, Scatterv, Allgatherv, Alltoallv, ReduceScatter and Exscan (collv.go)
+//	collvmismatch  with GORUN_CHECK=1: irregular calls whose counts disagree get ErrMismatch
 package main
 
 import (
@@ -20,9 +22,11 @@ import (
 
 func main() {
 	rankprog.Main("coll", map[string]func(*comm.Comm){
-		"matrix":   matrix,
-		"mismatch": mismatch,
-		"badalgo":  badAlgo,
+		"matrix":        matrix,
+		"mismatch":      mismatch,
+		"badalgo":       badAlgo,
+		"collv":         collv,
+		"collvmismatch": collvMismatch,
 	})
 }
 

@@ -30,6 +30,9 @@ func main() {
 		"closepending": closePending,
 		"closerace":    closeRace,
 		"exitpeer":     exitPeer,
+		"types":        types,
+		"procnull":     procNull,
+		"userop":       userOps,
 	})
 }
 

@@ -41,25 +41,30 @@ func nodes(c *comm.Comm) {
 }
 
 // allocs measures allocations per blocking Send+Recv of an existing buffer, in a ping-pong
-// between ranks 0 and 1 (rank 0 reports it).
+// between ranks 0 and 1 (rank 0 reports it): of float64s, and of particles (structs with
+// padding, types.go).
 func allocs(c *comm.Comm) {
 	if c.Size() < 2 || c.Rank() > 1 {
 		return
 	}
 	for _, size := range []int{8, 4096} {
-		buf := make([]float64, size/8)
-		// Warm up: pools and first-use paths.
-		for range 100 {
-			pingPong(c, buf)
-		}
-		perOp := testing.AllocsPerRun(2000, func() { pingPong(c, buf) })
-		if c.Rank() == 0 {
-			fmt.Printf("allocs: %d bytes: %.3f allocations per Send+Recv\n", size, perOp)
-		}
+		measureAllocs(c, make([]float64, size/8), fmt.Sprintf("%d bytes", size))
+	}
+	measureAllocs(c, make([]particle, 100), "particles: 100 of 40 bytes")
+}
+
+func measureAllocs[T any](c *comm.Comm, buf []T, what string) {
+	// Warm up: pools and first-use paths (the element type's check among them).
+	for range 100 {
+		pingPong(c, buf)
+	}
+	perOp := testing.AllocsPerRun(2000, func() { pingPong(c, buf) })
+	if c.Rank() == 0 {
+		fmt.Printf("allocs: %s: %.3f allocations per Send+Recv\n", what, perOp)
 	}
 }
 
-func pingPong(c *comm.Comm, buf []float64) {
+func pingPong[T any](c *comm.Comm, buf []T) {
 	if c.Rank() == 0 {
 		check(comm.Send(c, buf, 1, 80), "send")
 		_, err := comm.Recv(c, buf, 1, 80)
