@@ -44,6 +44,11 @@ type typeOK struct{}
 // checkType reports whether T can be sent as its bytes: nil, or a *TypeError.
 func checkType[T any]() error {
 	t := reflect.TypeFor[T]()
+	// The numeric kinds, the common case, need no cache: the map load showed in the
+	// ping-pong latency at small sizes (about half of 20-40 ns added per message).
+	if k := t.Kind(); k >= reflect.Bool && k <= reflect.Complex128 && k != reflect.Uintptr {
+		return nil
+	}
 	if v, ok := typeChecks.Load(t); ok {
 		if err, bad := v.(error); bad {
 			return err
