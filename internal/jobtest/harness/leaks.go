@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,7 +35,7 @@ type Snapshot struct {
 	children   map[int]bool      // pids whose parent is this process
 	programs   map[int]bool      // pids running a program Build built, anyone's children
 	fds        map[string]string // open descriptor → what it refers to
-	goroutines int
+	goroutines map[string]bool   // the ids of the goroutines then
 	mask       string            // the process's CPU mask (a Cpus_allowed_list)
 	odd        map[string]string // thread → its CPU mask, for threads whose mask was not mask
 	shm        map[string]bool   // gorun's entries in /dev/shm
@@ -53,7 +54,7 @@ func Take(t testing.TB) *Snapshot {
 }
 
 func take() (*Snapshot, error) {
-	s := &Snapshot{children: map[int]bool{}, programs: map[int]bool{}, goroutines: runtime.NumGoroutine()}
+	s := &Snapshot{children: map[int]bool{}, programs: map[int]bool{}, goroutines: goroutineIDs()}
 	var err error
 	if s.fds, err = openFDs(); err != nil {
 		return nil, err
@@ -108,7 +109,9 @@ func take() (*Snapshot, error) {
 //     thread);
 //   - an entry of gorun's in /dev/shm (shmname.Prefix), which it removes;
 //   - an entry in the TMPDIR that Main set, which it removes;
-//   - more open descriptors, or more goroutines, than then, still after settle.
+//   - open descriptors, or goroutines, that were not there then, still after settle. They
+//     are compared by identity (descriptor and what it refers to; goroutine id), not by
+//     count: a goroutine of an earlier test ending meanwhile must not hide a new one.
 //
 // Processes, threads and entries are checked at once: whatever started them has returned.
 func (s *Snapshot) Check(t testing.TB) {
@@ -134,30 +137,65 @@ func (s *Snapshot) check(r reporter) {
 			r.Errorf("%v", err)
 			return
 		}
-		g := runtime.NumGoroutine()
-		if len(fds) <= len(s.fds) && g <= s.goroutines {
+		var added []string
+		for fd, what := range fds {
+			if s.fds[fd] != what {
+				added = append(added, fd+" → "+what)
+			}
+		}
+		newG := 0
+		for id := range goroutineIDs() {
+			if !s.goroutines[id] && id != currentGoroutine() {
+				newG++
+			}
+		}
+		if len(added) == 0 && newG == 0 {
 			return
 		}
 		if time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if len(fds) > len(s.fds) {
-			var added []string
-			for fd, what := range fds {
-				if s.fds[fd] != what {
-					added = append(added, fd+" → "+what)
-				}
-			}
+		if len(added) > 0 {
 			slices.Sort(added)
 			r.Errorf("leak: %d open descriptors, %d at the start; new or changed: %s", len(fds), len(s.fds), strings.Join(added, ", "))
 		}
-		if g > s.goroutines {
-			buf := make([]byte, 1<<20)
-			r.Errorf("leak: %d goroutines, %d at the start\n%s", g, s.goroutines, buf[:runtime.Stack(buf, true)])
+		if newG > 0 {
+			r.Errorf("leak: %d goroutines that were not there at the start\n%s", newG, allStacks())
 		}
 		return
 	}
+}
+
+// allStacks is every goroutine's stack, as runtime.Stack writes them.
+func allStacks() []byte {
+	for n := 1 << 16; ; n *= 2 {
+		buf := make([]byte, n)
+		if k := runtime.Stack(buf, true); k < n {
+			return buf[:k]
+		}
+	}
+}
+
+var goroutineHeader = regexp.MustCompile(`(?m)^goroutine (\d+) \[`)
+
+// goroutineIDs is the set of the ids of the goroutines now.
+func goroutineIDs() map[string]bool {
+	ids := make(map[string]bool)
+	for _, m := range goroutineHeader.FindAllSubmatch(allStacks(), -1) {
+		ids[string(m[1])] = true
+	}
+	return ids
+}
+
+// currentGoroutine is the id of the calling goroutine.
+func currentGoroutine() string {
+	buf := make([]byte, 64)
+	m := goroutineHeader.FindSubmatch(buf[:runtime.Stack(buf, false)])
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
 }
 
 func (s *Snapshot) checkProcesses(r reporter) {
