@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/gorun-hpc/gorun/comm"
@@ -210,11 +209,7 @@ func collvMismatch(c *comm.Comm) {
 	if n < 2 {
 		return
 	}
-	expect := func(err error, what string) {
-		if !errors.Is(err, comm.ErrMismatch) {
-			fail("%s: rank %d got %v, want ErrMismatch", what, me, err)
-		}
-	}
+	expect := expectMismatch(me)
 	ones := make([]int, n)
 	for i := range ones {
 		ones[i] = 1

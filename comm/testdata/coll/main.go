@@ -63,6 +63,15 @@ func toRoot0[T number](c *comm.Comm, in, out []T) (ins, outs [][]T) {
 	return ins, outs
 }
 
+// expectMismatch returns a check, for rank me, that err is ErrMismatch.
+func expectMismatch(me int) func(err error, what string) {
+	return func(err error, what string) {
+		if !errors.Is(err, comm.ErrMismatch) {
+			fail("%s: rank %d got %v, want ErrMismatch", what, me, err)
+		}
+	}
+}
+
 // mismatch runs with GORUN_CHECK=1: calls whose ranks disagree fail on every rank, and the
 // communicator stays usable afterwards.
 func mismatch(c *comm.Comm) {
@@ -70,11 +79,7 @@ func mismatch(c *comm.Comm) {
 	if n < 2 {
 		return
 	}
-	expect := func(err error, what string) {
-		if !errors.Is(err, comm.ErrMismatch) {
-			fail("%s: rank %d got %v, want ErrMismatch", what, me, err)
-		}
-	}
+	expect := expectMismatch(me)
 	// Counts that differ between ranks.
 	x := make([]float64, 10+me%2)
 	expect(comm.Allreduce(c, x, x, comm.Sum), "allreduce with different counts")
