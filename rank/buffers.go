@@ -7,14 +7,16 @@ import (
 	"github.com/gorun-hpc/gorun/transport"
 )
 
-// Buffers for unexpected eager messages, pooled by power-of-two size class so that a steady
-// stream of unexpected messages reuses memory. Classes run from 64 bytes to transport.MaxEager.
+// Unexpected messages are pooled by power-of-two size class of their eager payload, the
+// record together with its buffer, so that a steady stream of unexpected messages allocates
+// nothing once the pools are warm. Classes run from 64 bytes to transport.MaxEager; a
+// rendezvous message (its payload stays with the sender) takes the smallest.
 const (
 	minClassShift = 6
 	maxClassShift = 20 // 1 << maxClassShift == transport.MaxEager
 )
 
-var bufferClasses [maxClassShift - minClassShift + 1]sync.Pool
+var unexpectedClasses [maxClassShift - minClassShift + 1]sync.Pool // *unexpectedMsg
 
 func sizeClass(n int) int {
 	if n <= 1<<minClassShift {
@@ -23,30 +25,34 @@ func sizeClass(n int) int {
 	return bits.Len(uint(n-1)) - minClassShift
 }
 
-// getBuffer returns a buffer of length n.
-func getBuffer(n int) []byte {
-	if n == 0 {
-		return nil
+// newUnexpected returns a record of the arrived message env, holding a copy of its eager
+// payload (rndv nil) or its rendezvous.
+func newUnexpected(env transport.Envelope, payload []byte, rndv transport.Rendezvous) *unexpectedMsg {
+	n := 0
+	if rndv == nil {
+		n = len(payload)
 	}
-	if n > transport.MaxEager {
-		return make([]byte, n)
+	var u *unexpectedMsg
+	if n <= transport.MaxEager {
+		c := sizeClass(n)
+		u, _ = unexpectedClasses[c].Get().(*unexpectedMsg)
+		if u == nil {
+			u = &unexpectedMsg{store: make([]byte, 1<<(c+minClassShift))}
+		}
+	} else {
+		u = &unexpectedMsg{store: make([]byte, n)} // not a class: never pooled
 	}
-	c := sizeClass(n)
-	if p, ok := bufferClasses[c].Get().(*[]byte); ok {
-		return (*p)[:n]
-	}
-	return make([]byte, n, 1<<(c+minClassShift))
+	u.env, u.rndv, u.data = env, rndv, u.store[:n]
+	copy(u.data, payload)
+	return u
 }
 
-// putBuffer returns a buffer obtained from getBuffer.
-func putBuffer(b []byte) {
-	if cap(b) == 0 {
+// freeUnexpected returns a record that nothing refers to any more to its pool.
+func freeUnexpected(u *unexpectedMsg) {
+	c := sizeClass(cap(u.store))
+	if cap(u.store) != 1<<(c+minClassShift) || c >= len(unexpectedClasses) {
 		return
 	}
-	c := sizeClass(cap(b))
-	if cap(b) != 1<<(c+minClassShift) {
-		return // not one of ours
-	}
-	b = b[:0]
-	bufferClasses[c].Put(&b)
+	*u = unexpectedMsg{store: u.store}
+	unexpectedClasses[c].Put(u)
 }

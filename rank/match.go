@@ -46,7 +46,8 @@ type queues struct {
 // until a receive fetches it.
 type unexpectedMsg struct {
 	env        transport.Envelope
-	data       []byte
+	data       []byte // the eager payload: store[:env.Size]
+	store      []byte // the record's buffer, kept with it in its pool (buffers.go)
 	rndv       transport.Rendezvous
 	prev, next *unexpectedMsg
 }
@@ -88,11 +89,7 @@ func (m *matcher) Deliver(env transport.Envelope, payload []byte, rndv transport
 			return
 		}
 	}
-	u := &unexpectedMsg{env: env, rndv: rndv}
-	if rndv == nil {
-		u.data = getBuffer(len(payload))
-		copy(u.data, payload)
-	}
+	u := newUnexpected(env, payload, rndv)
 	q.unexpected.pushBack(u)
 	// Probes see only messages that no posted receive claimed: what a following receive
 	// would get.
@@ -152,7 +149,7 @@ func (m *matcher) post(r *Request) {
 		q.unexpected.remove(u)
 		m.mu.Unlock()
 		take(r, &u.env, u.data, u.rndv)
-		putBuffer(u.data)
+		freeUnexpected(u)
 		return
 	}
 	if err := m.lostErr(r.peer); err != nil {
