@@ -90,8 +90,12 @@ func (v *collView) Irecv(buf []byte, src, tag int) (collective.Request, error) {
 // collRequest is a runtime request as the algorithms see it.
 type collRequest rank.Request
 
+// Wait is the algorithm's one wait on the request (collective.Request's contract), after
+// which nothing refers to it: the request goes back to the world's pool.
 func (q *collRequest) Wait() (int, error) {
-	st, err := (*rank.Request)(q).Wait(context.Background())
+	r := (*rank.Request)(q)
+	st, err := r.Wait(context.Background())
+	r.Release()
 	return st.Bytes, err
 }
 

@@ -118,6 +118,12 @@ func (r *Request) Complete(err error) {
 	w.kick()
 }
 
+// Release gives a completed request back to its world for reuse by later operations; the
+// caller must not touch it again. One still in flight (its wait ended early because Close
+// began) is left to the transport that holds it. Requests that a WaitAny may have grouped
+// (the program's) are never released.
+func (r *Request) Release() { r.w.recycle(r) }
+
 // Done reports whether the request has completed.
 func (r *Request) Done() bool { return r.done.Load() != 0 }
 

@@ -50,7 +50,8 @@ type World struct {
 	shm        *shm.Transport     // nil unless a peer is reached through shared memory
 	mem        *memtransport.Port // an in-process world's transport (inprocess.go), else nil
 
-	requests sync.Pool // *Request, for blocking calls
+	requests   sync.Pool // *Request: blocking calls, and collectives' nonblocking ones
+	arenaWaits sync.Pool // *arenaWait
 
 	refusedCount atomic.Int64 // connections dropped because they failed the handshake
 
@@ -191,7 +192,7 @@ func (w *World) Isend(ctx uint32, dst, tag int, buf []byte, sync bool) (*Request
 	if err := w.enter(ctx); err != nil {
 		return nil, err
 	}
-	r := newRequest(w)
+	r := w.requests.Get().(*Request)
 	r.reset(opSend, ctx, dst, tag, buf)
 	w.startSend(r, sync)
 	w.leave()
@@ -211,7 +212,7 @@ func (w *World) Irecv(ctx uint32, src, tag int, buf []byte) (*Request, error) {
 	if err := w.enter(ctx); err != nil {
 		return nil, err
 	}
-	r := newRequest(w)
+	r := w.requests.Get().(*Request)
 	r.reset(opRecv, ctx, src, tag, buf)
 	w.m.post(r)
 	w.leave()
@@ -348,26 +349,47 @@ func (w *World) Stats() map[string]transport.Counters {
 	return out
 }
 
-// waitArena blocks until complete reports an arena phase or barrier complete, driving
-// progress meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is lost,
-// since the phase could then never complete.
-func (w *World) waitArena(complete func() bool) error {
-	var failed error
-	done := func() bool {
-		if complete() {
-			return true
-		}
-		if w.m.anyLost.Load() {
-			failed = w.localLoss()
-			return failed != nil
-		}
-		return false
+// arenaWait is one wait for an arena phase or barrier: what drive's done function needs, kept
+// in a struct from a pool so that a collective's phases allocate nothing (a closure and its
+// parked word, passed through the Poller interface, would escape at every phase).
+type arenaWait struct {
+	w       *World
+	a       *shm.Arena
+	target  uint64
+	barrier bool  // target is BarrierComplete's, not Complete's
+	failed  error // a local rank's loss, which ended the wait
+	parked  atomic.Uint32
+	done    func() bool // aw.complete, as a function value made once
+}
+
+func (aw *arenaWait) complete() bool {
+	if aw.barrier && aw.a.BarrierComplete(aw.target) || !aw.barrier && aw.a.Complete(aw.target) {
+		return true
 	}
-	var parked atomic.Uint32
-	if err := w.wait(context.Background(), done, nil, &parked, true); err != nil {
-		return err
+	if aw.w.m.anyLost.Load() {
+		aw.failed = aw.w.localLoss()
+		return aw.failed != nil
 	}
-	return failed
+	return false
+}
+
+// waitArena blocks until a's phase (barrier: its barrier) reaches target, driving progress
+// meanwhile (spin, yield, sleep, as any wait). It fails if a local rank is lost, since the
+// phase could then never complete.
+func (w *World) waitArena(a *shm.Arena, target uint64, barrier bool) error {
+	aw, _ := w.arenaWaits.Get().(*arenaWait)
+	if aw == nil {
+		aw = &arenaWait{w: w}
+		aw.done = aw.complete
+	}
+	aw.a, aw.target, aw.barrier, aw.failed = a, target, barrier, nil
+	err := w.wait(context.Background(), aw.done, nil, &aw.parked, true)
+	if err == nil {
+		err = aw.failed
+	}
+	aw.a = nil
+	w.arenaWaits.Put(aw)
+	return err
 }
 
 // localLoss returns the loss of a rank on this node, or nil.
@@ -415,7 +437,7 @@ func (n *NodeArena) Phase() error {
 	if n.a.Size() == 1 {
 		return nil
 	}
-	return n.w.waitArena(func() bool { return n.a.Complete(target) })
+	return n.w.waitArena(n.a, target, false)
 }
 
 // Barrier returns once every local rank has entered it.
@@ -424,7 +446,7 @@ func (n *NodeArena) Barrier() error {
 	if n.a.Size() == 1 {
 		return nil
 	}
-	return n.w.waitArena(func() bool { return n.a.BarrierComplete(target) })
+	return n.w.waitArena(n.a, target, true)
 }
 
 // NodeLeader returns the lowest world rank of node (an index of NodeOf).
