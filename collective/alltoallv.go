@@ -24,7 +24,12 @@ func alltoallvWindowed(c Comm, send []byte, sc, sd []int, recv []byte, rc, rd []
 	}
 	copy(recv[rd[me]:rd[me]+rc[me]], send[sd[me]:sd[me]+sc[me]])
 	window = max(1, min(window, n-1))
-	reqs := make([]Request, 2*window) // step s uses slots 2*(s%window) and the next
+	var stack [2 * scatteredWindow]Request
+	reqs := stack[:0]
+	if 2*window > len(stack) {
+		reqs = make([]Request, 2*window)
+	}
+	reqs = reqs[:2*window] // step s uses slots 2*(s%window) and the next
 	for s := 1; s < n; s++ {
 		slot := reqs[2*(s%window) : 2*(s%window)+2]
 		if err := waitAll(slot); err != nil {

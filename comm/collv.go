@@ -22,16 +22,27 @@ import (
 // the sum over the ranks is 0 exactly when both ends agree (a miss has a probability of about
 // 2^-64). A disagreement is ErrMismatch on every rank, not a hang or truncated data.
 
+// layoutStack is the communicator size up to which a v-collective's counts and displacements
+// in bytes live in a layout on the caller's stack, so that the call allocates nothing.
+const layoutStack = 16
+
+// layout holds one vector of blocks in bytes: counts, then displacements.
+type layout [2 * layoutStack]int
+
 // vlayout checks counts and displs (nil: packed) for n blocks in a buffer of size elements
-// and returns them in bytes (es bytes an element).
-func vlayout(what string, n int, counts, displs []int, size, es int) (cb, db []int, err error) {
+// and returns them in bytes (es bytes an element), in l when they fit.
+func vlayout(l *layout, what string, n int, counts, displs []int, size, es int) (cb, db []int, err error) {
 	if len(counts) != n {
 		return nil, nil, fmt.Errorf("%w: %s with %d counts among %d ranks", ErrBuffer, what, len(counts), n)
 	}
 	if displs != nil && len(displs) != n {
 		return nil, nil, fmt.Errorf("%w: %s with %d displacements among %d ranks", ErrBuffer, what, len(displs), n)
 	}
-	cb, db = make([]int, n), make([]int, n)
+	all := l[:]
+	if n > layoutStack {
+		all = make([]int, 2*n)
+	}
+	cb, db = all[:n:n], all[n:2*n]
 	at := 0
 	for i, k := range counts {
 		d := at
@@ -62,10 +73,11 @@ func Gatherv[T any](c *Comm, send, recv []T, counts, displs []int, root int) err
 	es := sizeOf[T]()
 	s := sig[T](collective.CollGatherv, 0, root, 0)
 	s.Balance = collective.BlockHash(c.rank, root, len(send))
+	var l layout
 	var cb, db []int
 	var berr error
 	if c.rank == root {
-		cb, db, berr = vlayout("Gatherv", c.size, counts, displs, len(recv), es)
+		cb, db, berr = vlayout(&l, "Gatherv", c.size, counts, displs, len(recv), es)
 		if berr == nil && counts[root] != len(send) {
 			berr = fmt.Errorf("%w: Gatherv: the root sends %d elements, counts[%d] is %d", ErrBuffer, len(send), root, counts[root])
 		}
@@ -90,10 +102,11 @@ func Scatterv[T any](c *Comm, send []T, counts, displs []int, recv []T, root int
 	es := sizeOf[T]()
 	s := sig[T](collective.CollScatterv, 0, root, 0)
 	s.Balance = -collective.BlockHash(root, c.rank, len(recv))
+	var l layout
 	var cb, db []int
 	var berr error
 	if c.rank == root {
-		cb, db, berr = vlayout("Scatterv", c.size, counts, displs, len(send), es)
+		cb, db, berr = vlayout(&l, "Scatterv", c.size, counts, displs, len(send), es)
 		if berr == nil && counts[root] != len(recv) {
 			berr = fmt.Errorf("%w: Scatterv: the root receives %d elements, counts[%d] is %d", ErrBuffer, len(recv), root, counts[root])
 		}
@@ -114,7 +127,8 @@ func Scatterv[T any](c *Comm, send []T, counts, displs []int, recv []T, root int
 // Allgatherv leaves rank i's send (counts[i] elements; counts[i] == len(send) on rank i) in
 // recv[displs[i]:] on every rank. Every rank passes the same counts; displs nil means packed.
 func Allgatherv[T any](c *Comm, send, recv []T, counts, displs []int) error {
-	cb, db, berr := vlayout("Allgatherv", c.size, counts, displs, len(recv), sizeOf[T]())
+	var l layout
+	cb, db, berr := vlayout(&l, "Allgatherv", c.size, counts, displs, len(recv), sizeOf[T]())
 	s := sig[T](collective.CollAllgatherv, 0, 0, 0)
 	if berr == nil {
 		s.Hash = vecHash(counts)
@@ -135,8 +149,9 @@ func Allgatherv[T any](c *Comm, send, recv []T, counts, displs []int) error {
 // recvCounts[i] on rank j. nil displacements mean packed; send and recv must not overlap.
 func Alltoallv[T any](c *Comm, send []T, sendCounts, sendDispls []int, recv []T, recvCounts, recvDispls []int) error {
 	es := sizeOf[T]()
-	scb, sdb, serr := vlayout("Alltoallv send", c.size, sendCounts, sendDispls, len(send), es)
-	rcb, rdb, rerr := vlayout("Alltoallv recv", c.size, recvCounts, recvDispls, len(recv), es)
+	var ls, lr layout
+	scb, sdb, serr := vlayout(&ls, "Alltoallv send", c.size, sendCounts, sendDispls, len(send), es)
+	rcb, rdb, rerr := vlayout(&lr, "Alltoallv recv", c.size, recvCounts, recvDispls, len(recv), es)
 	s := sig[T](collective.CollAlltoallv, 0, 0, 0)
 	var berr error
 	if serr == nil && rerr == nil {
@@ -161,7 +176,8 @@ func Alltoallv[T any](c *Comm, send []T, sendCounts, sendDispls []int, recv []T,
 func ReduceScatter[T Number](c *Comm, send, recv []T, counts []int, op Op) error {
 	r, rerr := reducer[T](op)
 	s := sig[T](collective.CollReduceScatterV, 0, 0, op)
-	cb, _, berr := vlayout("ReduceScatter", c.size, counts, nil, len(send), sizeOf[T]())
+	var l layout
+	cb, _, berr := vlayout(&l, "ReduceScatter", c.size, counts, nil, len(send), sizeOf[T]())
 	if berr == nil {
 		total := 0
 		for _, k := range counts {
