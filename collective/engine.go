@@ -76,6 +76,31 @@ func (e *Engine) choose(c Coll, ranks, bytes int) algorithm {
 	return rs[len(rs)-1].Algo // unreachable: validate made the last rule match everything
 }
 
+// uniform reports the algorithm that runs c on a communicator of the given size whatever the
+// message size, if the environment or the table makes it one: the rules whose rank conditions
+// hold up to the first without a size limit all name it. Every rank can tell that from the
+// communicator's size alone, so an algorithm that otherwise needs to learn other ranks' sizes
+// (Gatherv's and Scatterv's per-block choice) can skip that.
+func (e *Engine) uniform(c Coll, ranks int) (algorithm, bool) {
+	if a := e.forced[c]; a != "" {
+		return a, true
+	}
+	var a algorithm
+	for _, r := range e.table.rules(c) {
+		if !r.matches(ranks, 0) {
+			continue
+		}
+		if a != "" && r.Algo != a {
+			return "", false
+		}
+		a = r.Algo
+		if r.MaxBytes == 0 {
+			return a, true
+		}
+	}
+	return "", false // unreachable: the last rule matches every call
+}
+
 // Barrier runs the barrier algorithm.
 func (e *Engine) Barrier(c Comm) error {
 	if na, n := e.aware(c, CollBarrier); n != nil {
@@ -184,6 +209,12 @@ func (e *Engine) Alltoall(c Comm, send, recv []byte) error {
 
 // ReduceScatterBlock leaves in rank i's recv the reduction of every rank's block i of send.
 func (e *Engine) ReduceScatterBlock(c Comm, send, recv []byte, r Reducer) error {
+	if n := e.nodeOnly(c, CollReduceScatter, r); n != nil {
+		if err := checkReduceScatter(c, send, recv, r); err != nil {
+			return err
+		}
+		return nodeReduceScatter(n, send, recv, c.Rank()*len(recv), r)
+	}
 	if e.choose(CollReduceScatter, c.Size(), len(send)) == algoPairwise {
 		return reduceScatterBlockPairwise(c, send, recv, r)
 	}

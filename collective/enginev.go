@@ -11,6 +11,9 @@ const scatteredWindow = 8
 // as the table says for its size (see decisionTable).
 func (e *Engine) Gatherv(c Comm, send, recv []byte, counts, displs []int, root int) error {
 	n := c.Size()
+	if a, ok := e.uniform(CollGatherv, n); ok && a == algoLinear {
+		return gathervLinear(c, send, recv, counts, displs, root)
+	}
 	return gathervTree(c, send, recv, counts, displs, root, func(b int) bool {
 		return e.choose(CollGatherv, n, b) == algoLinear
 	})
@@ -20,6 +23,9 @@ func (e *Engine) Gatherv(c Comm, send, recv []byte, counts, displs []int, root i
 // displs and send are used at the root only.
 func (e *Engine) Scatterv(c Comm, send, recv []byte, counts, displs []int, root int) error {
 	n := c.Size()
+	if a, ok := e.uniform(CollScatterv, n); ok && a == algoLinear {
+		return scattervLinear(c, send, recv, counts, displs, root)
+	}
 	return scattervTree(c, send, recv, counts, displs, root, func(b int) bool {
 		return e.choose(CollScatterv, n, b) == algoLinear
 	})
@@ -60,6 +66,13 @@ func (e *Engine) Alltoallv(c Comm, send []byte, sendCounts, sendDispls []int, re
 // ReduceScatter reduces every rank's send (sum(counts) bytes) and leaves block i of the
 // result (counts[i] bytes) in rank i's recv.
 func (e *Engine) ReduceScatter(c Comm, send, recv []byte, counts []int, r Reducer) error {
+	if n := e.nodeOnly(c, CollReduceScatterV, r); n != nil {
+		lo, err := checkReduceScatterV(c, send, recv, counts, r)
+		if err != nil {
+			return err
+		}
+		return nodeReduceScatter(n, send, recv, lo, r)
+	}
 	if e.choose(CollReduceScatterV, c.Size(), len(send)) == algoPairwise {
 		return reduceScatterVPairwise(c, send, recv, counts, r)
 	}

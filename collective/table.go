@@ -77,13 +77,13 @@ var algos = [numColls][]algorithm{
 	CollScatter:        {algoBinomial, algoLinear, algoShm},
 	CollAllgather:      {algoRing, algoBruck, algoShm},
 	CollAlltoall:       {algoPairwise, algoBruck, algoLinear, algoShm},
-	CollReduceScatter:  {algoRecursiveHalving, algoPairwise},
+	CollReduceScatter:  {algoRecursiveHalving, algoPairwise, algoShm},
 	CollScan:           {algoRecursiveDoubling},
 	CollGatherv:        {algoBinomial, algoLinear},
 	CollScatterv:       {algoBinomial, algoLinear},
 	CollAllgatherv:     {algoBruck, algoRing, algoShm},
 	CollAlltoallv:      {algoScattered, algoPairwise},
-	CollReduceScatterV: {algoRecursiveHalving, algoPairwise},
+	CollReduceScatterV: {algoRecursiveHalving, algoPairwise, algoShm},
 	CollExscan:         {algoRecursiveDoubling},
 }
 
@@ -216,8 +216,11 @@ func defaultTable() decisionTable {
 		// log2(n)/2·b·β; straight to the root it costs the root one more message in turn,
 		// about α ≈ 10 KB of copying. They cross near 10 KB/(log2(n)/2), 4-7 KB for 8-64
 		// ranks, so blocks up to 4 KiB take the tree. A zero block is no message either way.
-		Gatherv:  []rule{{Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
-		Scatterv: []rule{{Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
+		// Up to 8 ranks the tree saves at most two steps and costs each edge a header
+		// message, so every block goes straight (linear for every size: no headers at all,
+		// which is what MPICH and Open MPI do at every size).
+		Gatherv:  []rule{{Algo: algoLinear, MaxRanks: 8}, {Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
+		Scatterv: []rule{{Algo: algoLinear, MaxRanks: 8}, {Algo: algoBinomial, MaxBytes: 4 << 10}, {Algo: algoLinear}},
 		// As Allgather: the same bytes on the wire, Bruck in log2 n steps plus an unpacking
 		// copy of the whole result, ring in n-1 steps in place.
 		Allgatherv: []rule{{Algo: algoBruck, MaxBytes: 64 << 10}, {Algo: algoRing}},

@@ -72,6 +72,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 	if !e.Checking() {
 		t.Errorf("GORUN_CHECK=1 did not turn checks on")
 	}
+	if a, ok := e.uniform(CollReduceScatter, 8); !ok || a != algoPairwise {
+		t.Errorf("forced reduce-scatter is not uniform: %v %v", a, ok)
+	}
 	bad := []struct {
 		key, value, want string
 	}{
@@ -134,6 +137,33 @@ func TestRuleConditions(t *testing.T) {
 	for _, tc := range cases {
 		if got := r.matches(tc.ranks, tc.bytes); got != tc.want {
 			t.Errorf("%d ranks, %d bytes: %v", tc.ranks, tc.bytes, got)
+		}
+	}
+}
+
+// TestUniform: an algorithm is uniform for a communicator size when every rule that can
+// apply to it, up to the first without a size limit, names it.
+func TestUniform(t *testing.T) {
+	e, err := newEngine(defaultTable(), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		coll  Coll
+		ranks int
+		want  algorithm // "" for none
+	}{
+		{CollGatherv, 2, algoLinear},
+		{CollGatherv, 8, algoLinear},
+		{CollGatherv, 9, ""}, // binomial up to 4 KiB blocks, then linear
+		{CollScatterv, 8, algoLinear},
+		{CollScan, 5, algoRecursiveDoubling},
+		{CollAllgatherv, 4, ""},
+	}
+	for _, tc := range cases {
+		a, ok := e.uniform(tc.coll, tc.ranks)
+		if ok != (tc.want != "") || a != tc.want {
+			t.Errorf("uniform(%v, %d) = %q, %v; want %q", tc.coll, tc.ranks, a, ok, tc.want)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package collective
 
-import "github.com/gorun-hpc/gorun/internal/view"
+import (
+	"errors"
+
+	"github.com/gorun-hpc/gorun/internal/view"
+)
 
 // The irregular ("v") collectives move blocks of different sizes. Sizes and displacements are
 // in bytes: block i has counts[i] bytes at buf[displs[i]:]. comm turns nil displacements into
@@ -66,6 +70,97 @@ func total(h []int64) int {
 		t += int(x)
 	}
 	return t
+}
+
+// linearStack is how many requests a linear algorithm keeps on the stack; a larger
+// communicator's root allocates.
+const linearStack = 16
+
+// gathervLinear collects every rank's send into recv[displs[i]:][:counts[i]] at root, each
+// block in one message straight to the root: the algorithm for communicators small enough
+// that the root's n-1 receives cost less than a tree's steps, and what every rank runs when
+// the table picks linear for this communicator whatever the size (so no rank needs a header).
+func gathervLinear(c Comm, send, recv []byte, counts, displs []int, root int) error {
+	n, me := c.Size(), c.Rank()
+	if err := checkRoot(c, root); err != nil {
+		return err
+	}
+	if me != root {
+		if len(send) == 0 {
+			return nil
+		}
+		return c.Send(send, root, tagGathervDirect)
+	}
+	if err := checkBlocks("gatherv", n, counts, displs, len(recv)); err != nil {
+		return err
+	}
+	if counts[me] != len(send) {
+		return bufErr("gatherv: the root sends %d bytes, its count says %d", len(send), counts[me])
+	}
+	var stack [linearStack]Request
+	var from [linearStack]int
+	reqs, ranks := stack[:0], from[:0]
+	for i := range n {
+		if i == me || counts[i] == 0 {
+			continue
+		}
+		q, err := c.Irecv(recv[displs[i]:displs[i]+counts[i]], i, tagGathervDirect)
+		if err != nil {
+			return joinWait(err, reqs)
+		}
+		reqs, ranks = append(reqs, q), append(ranks, i)
+	}
+	copy(recv[displs[me]:], send)
+	var errs []error
+	for k, q := range reqs {
+		got, err := q.Wait()
+		if err == nil && got != counts[ranks[k]] {
+			err = bufErr("gatherv: rank %d sent %d bytes, the root's count says %d", ranks[k], got, counts[ranks[k]])
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// scattervLinear is gathervLinear's inverse: the root sends each rank its block in one
+// message.
+func scattervLinear(c Comm, send, recv []byte, counts, displs []int, root int) error {
+	n, me := c.Size(), c.Rank()
+	if err := checkRoot(c, root); err != nil {
+		return err
+	}
+	if me != root {
+		if len(recv) == 0 {
+			return nil
+		}
+		got, err := c.Recv(recv, root, tagScattervDirect)
+		if err == nil && got != len(recv) {
+			err = bufErr("scatterv: rank %d receives %d bytes, the root's count says %d", me, len(recv), got)
+		}
+		return err
+	}
+	if err := checkBlocks("scatterv", n, counts, displs, len(send)); err != nil {
+		return err
+	}
+	if counts[me] != len(recv) {
+		return bufErr("scatterv: the root receives %d bytes, its count says %d", len(recv), counts[me])
+	}
+	var stack [linearStack]Request
+	reqs := stack[:0]
+	for i := range n {
+		if i == me || counts[i] == 0 {
+			continue
+		}
+		q, err := c.Isend(send[displs[i]:displs[i]+counts[i]], i, tagScattervDirect)
+		if err != nil {
+			return joinWait(err, reqs)
+		}
+		reqs = append(reqs, q)
+	}
+	copy(recv, send[displs[me]:displs[me]+counts[me]])
+	return waitAll(reqs)
 }
 
 // gathervTree collects every rank's send into recv[displs[i]:][:counts[i]] at root (counts
