@@ -42,6 +42,16 @@ func (e *Engine) aware(c Comm, coll Coll) (NodeAware, Node) {
 	return na, n
 }
 
+// nodeOnly returns the shared memory of c's node if c is that one node and the node-aware
+// algorithm should run coll, whose elements (r's) fit a round of the arena; else nil.
+func (e *Engine) nodeOnly(c Comm, coll Coll, r Reducer) Node {
+	na, n := e.aware(c, coll)
+	if n == nil || na.Nodes() != 1 || n.HalfSize() < r.Size {
+		return nil
+	}
+	return n
+}
+
 // hierBarrier: the node, then the leaders, then the node again.
 func (e *Engine) hierBarrier(na NodeAware, n Node) error {
 	leaders, err := na.Leaders()

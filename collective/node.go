@@ -137,9 +137,7 @@ func nodeReduceTo(n Node, send, recv []byte, r Reducer, root int) error {
 	gets := root < 0 || n.Rank() == root
 	for off := 0; off < len(send); {
 		c := chunk(len(send), off, n.HalfSize(), r.Size)
-		n.Round()
-		sharedcopy.Copy(n.Slot(n.Rank()), send[off:off+c])
-		if err := n.Phase(); err != nil {
+		if err := publishOwn(n, send[off:off+c]); err != nil {
 			return err
 		}
 		var out []byte
@@ -158,6 +156,35 @@ func nodeReduceTo(n Node, send, recv []byte, r Reducer, root int) error {
 	return nil
 }
 
+// nodeReduceScatter leaves in recv the rank-order reduction of bytes [lo, lo+len(recv)) of
+// every local rank's send (which all hold the same number of bytes): in each round every rank
+// writes the next piece of its send into its slot and, after the phase, combines the part of
+// the piece that falls in its own block. One phase per round and each byte of the result
+// combined once, by the rank that gets it; the blocks are disjoint, so no rank waits on
+// another's combining.
+func nodeReduceScatter(n Node, send, recv []byte, lo int, r Reducer) error {
+	hi := lo + len(recv)
+	for off := 0; off < len(send); {
+		c := chunk(len(send), off, n.HalfSize(), r.Size)
+		if err := publishOwn(n, send[off:off+c]); err != nil {
+			return err
+		}
+		if a, b := max(lo, off), min(hi, off+c); a < b {
+			reduceSlots(n, recv[a-lo:b-lo], a-off, b-off, r)
+		}
+		off += c
+	}
+	return nil
+}
+
+// publishOwn starts a round in which every local rank writes piece into its own slot, and
+// returns once all have: every slot then holds its rank's piece until the next round.
+func publishOwn(n Node, piece []byte) error {
+	n.Round()
+	sharedcopy.Copy(n.Slot(n.Rank()), piece)
+	return n.Phase()
+}
+
 // nodeAllgather leaves in recv, on every local rank, every local rank's send in rank order.
 func nodeAllgather(n Node, send, recv []byte) error {
 	return nodeGather(n, send, recv, -1)
@@ -173,9 +200,7 @@ func nodeGather(n Node, send, recv []byte, root int) error {
 	}
 	for off := 0; off < b; {
 		c := chunk(b, off, n.HalfSize(), 1)
-		n.Round()
-		sharedcopy.Copy(n.Slot(n.Rank()), send[off:off+c])
-		if err := n.Phase(); err != nil {
+		if err := publishOwn(n, send[off:off+c]); err != nil {
 			return err
 		}
 		if root < 0 || n.Rank() == root {

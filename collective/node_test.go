@@ -131,7 +131,7 @@ func nodeLayouts(n int) [][]int {
 // "shm") on one node and across several, with small slots so that every message takes
 // several rounds.
 func TestNodeAwareMatrix(t *testing.T) {
-	colls := []Coll{CollBcast, CollReduce, CollAllreduce, CollGather, CollScatter, CollAllgather, CollAlltoall}
+	colls := []Coll{CollBcast, CollReduce, CollAllreduce, CollGather, CollScatter, CollAllgather, CollAlltoall, CollReduceScatter}
 	for _, n := range []int{1, 2, 3, 5, 8} {
 		for li, layout := range nodeLayouts(n) {
 			for _, coll := range colls {

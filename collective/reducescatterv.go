@@ -4,25 +4,39 @@ package collective
 // (counts[i] bytes) gets the reduction over all ranks of their block i, block i starting at
 // the sum of the counts before it.
 
-func checkReduceScatterV(c Comm, send, recv []byte, counts []int, r Reducer) ([]int, error) {
+// checkReduceScatterV checks a reduce-scatter's buffers against counts and returns where this
+// rank's block starts in send.
+func checkReduceScatterV(c Comm, send, recv []byte, counts []int, r Reducer) (int, error) {
 	if err := r.check(); err != nil {
-		return nil, err
+		return 0, err
 	}
-	n := c.Size()
+	n, me := c.Size(), c.Rank()
 	if len(counts) != n {
-		return nil, bufErr("reduce-scatter: %d counts for %d ranks", len(counts), n)
+		return 0, bufErr("reduce-scatter: %d counts for %d ranks", len(counts), n)
 	}
-	off := make([]int, n+1)
+	total, mine := 0, 0
 	for i, k := range counts {
 		if k < 0 || k%r.Size != 0 {
-			return nil, bufErr("reduce-scatter: count %d of %d bytes", i, k)
+			return 0, bufErr("reduce-scatter: count %d of %d bytes", i, k)
 		}
+		if i == me {
+			mine = total
+		}
+		total += k
+	}
+	if len(send) != total || len(recv) != counts[me] {
+		return 0, bufErr("reduce-scatter of %d bytes into %d with counts summing to %d", len(send), len(recv), total)
+	}
+	return mine, nil
+}
+
+// blockStarts returns where each block of counts starts, and last the total.
+func blockStarts(counts []int) []int {
+	off := make([]int, len(counts)+1)
+	for i, k := range counts {
 		off[i+1] = off[i] + k
 	}
-	if len(send) != off[n] || len(recv) != counts[c.Rank()] {
-		return nil, bufErr("reduce-scatter of %d bytes into %d with counts summing to %d", len(send), len(recv), off[n])
-	}
-	return off, nil
+	return off
 }
 
 // reduceScatterVHalving is reduceScatterBlockHalving with blocks of their own sizes: the
@@ -30,10 +44,10 @@ func checkReduceScatterV(c Comm, send, recv []byte, counts []int, r Reducer) ([]
 // halves the ranks, not the bytes. log2 p steps, any reducer (rank order is kept); a size that
 // is not a power of two folds first.
 func reduceScatterVHalving(c Comm, send, recv []byte, counts []int, r Reducer) error {
-	blk, err := checkReduceScatterV(c, send, recv, counts, r)
-	if err != nil {
+	if _, err := checkReduceScatterV(c, send, recv, counts, r); err != nil {
 		return err
 	}
+	blk := blockStarts(counts)
 	n, me := c.Size(), c.Rank()
 	if n == 1 {
 		copy(recv, send)
@@ -100,10 +114,10 @@ func reduceScatterVHalving(c Comm, send, recv []byte, counts []int, r Reducer) e
 // exchanges, each rank sending every block but its own once, no fold. Parts arrive round the
 // ring, so a non-commutative reducer runs reduceScatterVHalving instead.
 func reduceScatterVPairwise(c Comm, send, recv []byte, counts []int, r Reducer) error {
-	blk, err := checkReduceScatterV(c, send, recv, counts, r)
-	if err != nil {
+	if _, err := checkReduceScatterV(c, send, recv, counts, r); err != nil {
 		return err
 	}
+	blk := blockStarts(counts)
 	if !r.Commutative {
 		return reduceScatterVHalving(c, send, recv, counts, r)
 	}

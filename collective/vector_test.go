@@ -249,7 +249,8 @@ func TestAlltoallv(t *testing.T) {
 
 // TestReduceScatterAndExscan compares ReduceScatter with irregular counts and Exscan with
 // the reference fold in rank order, for every element type and op and the non-commutative
-// concatenation (which shows any operand out of rank order).
+// concatenation (which shows any operand out of rank order); shm runs the node arena with
+// 16-byte slots, so that a block spans several rounds and a round several blocks.
 func TestReduceScatterAndExscan(t *testing.T) {
 	cases := append(elemCases[:len(elemCases):len(elemCases)], concatElem)
 	for _, algo := range vAlgos(CollReduceScatterV) {
@@ -269,7 +270,11 @@ func TestReduceScatterAndExscan(t *testing.T) {
 						steps = append(steps, exscanStep(e, ec, op, 5, seed), exscanStep(e, ec, op, 0, seed))
 					}
 				}
-				runSteps(t, n, steps)
+				var wrap func(Comm) Comm
+				if algo == algoShm {
+					wrap = nodeWrap(make([]int, n), 16)
+				}
+				runStepsOn(t, n, wrap, steps)
 			})
 		}
 	}
