@@ -117,10 +117,10 @@ func reduceScatterVPairwise(c Comm, send, recv []byte, counts []int, r Reducer) 
 	if _, err := checkReduceScatterV(c, send, recv, counts, r); err != nil {
 		return err
 	}
-	blk := blockStarts(counts)
 	if !r.Commutative {
 		return reduceScatterVHalving(c, send, recv, counts, r)
 	}
+	blk := blockStarts(counts)
 	n, me := c.Size(), c.Rank()
 	copy(recv, send[blk[me]:blk[me+1]])
 	tmp := alloc(len(recv))
