@@ -37,6 +37,9 @@ func (c Coll) String() string {
 	if c < numColls {
 		return collNames[c]
 	}
+	if k := int(c - CollNeighborAllgather); c >= CollNeighborAllgather && k < len(neighborNames) {
+		return neighborNames[k]
+	}
 	return fmt.Sprintf("coll(%d)", uint8(c))
 }
 

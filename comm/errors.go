@@ -31,6 +31,9 @@ var (
 	ErrOp = collective.ErrOp
 	// ErrBuffer: buffers of a collective do not have the sizes the call requires.
 	ErrBuffer = errors.New("buffer sizes do not fit the operation")
+	// ErrTopology: arguments that do not describe a process topology (a grid dimension < 1,
+	// more grid cells than ranks, a graph whose two ends disagree on an edge).
+	ErrTopology = errors.New("arguments do not describe a valid topology")
 	// ErrType: the element type cannot be sent as bytes: it holds pointers, strings, slices,
 	// maps, interfaces, channels or funcs (see Elem). *TypeError says which field.
 	ErrType = errors.New("element type cannot be sent as bytes")

@@ -46,6 +46,7 @@ func (w *World) bootstrap() error {
 	if err != nil {
 		return err
 	}
+	w.machine = machine
 	self := card{
 		pid:    os.Getpid(),
 		node:   nodeID(getenv, client, rdv == nil),
@@ -220,7 +221,12 @@ func nodeID(getenv func(string) string, c *pmi.Client, launcherMap bool) string 
 // singleton makes a world of one, for a program started without a launcher.
 func (w *World) singleton() error {
 	w.rank, w.size = 0, 1
-	w.buildPeers([]card{{pid: os.Getpid(), node: topology.NodeID(w.cfg.Getenv), usable: 1}})
+	machine, err := topology.Discover()
+	if err != nil {
+		return err
+	}
+	w.machine = machine
+	w.buildPeers([]card{{pid: os.Getpid(), node: topology.NodeID(w.cfg.Getenv), cpus: machine.Allowed, usable: 1}})
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorun-hpc/gorun/internal/memtransport"
 	"github.com/gorun-hpc/gorun/internal/pmi"
+	"github.com/gorun-hpc/gorun/topology"
 	"github.com/gorun-hpc/gorun/transport"
 	"github.com/gorun-hpc/gorun/transport/shm"
 	"github.com/gorun-hpc/gorun/transport/sock"
@@ -30,6 +31,8 @@ type World struct {
 	size  int
 	peers []peer // by world rank; peers[rank] is this rank (the self path)
 	node  nodeInfo
+	// machine is this node's hardware as discovered at start-up; nil in an in-process world.
+	machine *topology.Machine
 
 	m *matcher
 
@@ -95,6 +98,14 @@ func (w *World) NodeCount() int { return w.node.nodeCount }
 
 // NodeOf returns the node index (0..NodeCount-1, in order of first rank) of world rank r.
 func (w *World) NodeOf(r int) int { return w.peers[r].card.nodeIndex }
+
+// Machine returns this node's hardware as the rank discovered it at start-up, or nil where it
+// is unknown (an in-process world).
+func (w *World) Machine() *topology.Machine { return w.machine }
+
+// CPUs returns the CPUs world rank r may run on, as it reported them at start-up (empty when
+// unknown: an in-process world).
+func (w *World) CPUs(r int) topology.CPUSet { return w.peers[r].card.cpus }
 
 // Path returns the transport that carries messages to world rank r: "self", "shm", "unix" or
 // "tcp" ("mem" in an in-process world, see InProcess).
