@@ -153,3 +153,29 @@ func TestCollectivesVCheckMode(t *testing.T) {
 		})
 	}
 }
+
+// TestDerivedCollectivesEndToEnd: the collectives on derived communicators, which run in
+// shared memory of their own (testdata/coll/derived.go): one node, several (block and
+// interleaved), and TCP, where they have none.
+func TestDerivedCollectivesEndToEnd(t *testing.T) {
+	prog := jobtest.Program(t, "./testdata/coll")
+	for _, c := range []struct {
+		name  string
+		env   []string
+		ranks []int
+	}{
+		{"shm", []string{"GORUN_TRANSPORT=shm"}, []int{1, 2, 3, 4, 8}},
+		{"tcp", []string{"GORUN_TRANSPORT=tcp"}, []int{3}},
+		{"nodes-block", []string{"E2E_NODES=a,a,b,b,b,c,c,c"}, []int{8}},
+		{"nodes-cyclic", []string{"E2E_NODES=a,b"}, []int{5}},
+	} {
+		for _, n := range c.ranks {
+			t.Run(fmt.Sprintf("%s/n%d", c.name, n), func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: n, Args: []string{"derived"}, Env: c.env, Timeout: 2 * time.Minute})
+				if !strings.Contains(res.Stdout, fmt.Sprintf("coll derived ok on %d ranks", n)) {
+					t.Fatalf("no success line:\n%s", res.Stdout)
+				}
+			})
+		}
+	}
+}

@@ -20,6 +20,9 @@ type Comm struct {
 	group []int       // comm rank → world rank; nil for the world (identity)
 	index map[int]int // world rank → comm rank; nil for the world
 	state *worldState
+	// node is where the ranks run, for the node-aware collectives (node.go); nil: they run
+	// point to point.
+	node *nodeView
 	// closed: Close was called; every later call fails with ErrClosed.
 	closed atomic.Bool
 }
@@ -30,13 +33,9 @@ type worldState struct {
 	// nextCtx is the lowest context pair (pair k is contexts 2k and 2k+1) this process has
 	// not used. New communicators take the maximum over their members (see Split).
 	nextCtx uint32
-
-	// The world's node awareness (node.go), used only by the world's collectives, which run
-	// one at a time: the node's arena (nil without shared memory), and the node leaders'
-	// communicator once made (nil at ranks that do not lead their node).
-	arena       *rank.NodeArena
-	leaders     *Comm
-	leadersMade bool
+	// shared: the world is node-aware (its nodes have arenas), so derived communicators may
+	// be too. The same at every rank of the job.
+	shared bool
 }
 
 // Config chooses how ranks talk. The zero value means the defaults, with the environment
@@ -76,7 +75,8 @@ func InitWith(cfg Config) (*Comm, error) {
 // worldComm returns the world communicator over w (also for comm's in-process tests).
 func worldComm(w *rank.World) *Comm {
 	// The world has context pair 0 (contexts 0 and 1); derived communicators take 2k, 2k+1.
-	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1, arena: w.NodeArena()}}
+	node := worldNode(w)
+	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), node: node, state: &worldState{nextCtx: 1, shared: node != nil}}
 }
 
 // Rank is this rank's number in the communicator, 0 ≤ Rank < Size.
@@ -87,14 +87,18 @@ func (c *Comm) Size() int { return c.size }
 
 // Close leaves the communicator. For the world communicator it is collective: it returns once
 // every rank has called Close, then ends the connections and tells the launcher; no
-// communicator may be used afterwards. Closing a derived communicator is local. Close is
-// idempotent.
+// communicator may be used afterwards. Closing a derived communicator is local: it gives back
+// this rank's hold on the communicator's shared memory, which is freed once every rank of
+// the node holding it has closed it. Close is idempotent.
 func (c *Comm) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	if c.group == nil {
 		return c.w.Close()
+	}
+	if c.node != nil {
+		c.node.arena.Release()
 	}
 	return nil
 }

@@ -173,7 +173,7 @@ func (c *Comm) CreateGroup(g Group, tag int) (*Comm, error) {
 	c.state.mu.Lock()
 	c.state.nextCtx = max(c.state.nextCtx, ctx+1)
 	c.state.mu.Unlock()
-	return c.derive(ctx, members), nil
+	return c.derive(ctx, members)
 }
 
 // taggedView is a collView whose every message carries one tag, for an algorithm of one

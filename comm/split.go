@@ -66,15 +66,16 @@ func (c *Comm) split(color, key int, agree int64) (*Comm, error) {
 			members = append(members, member{int(all[words*r+1]), r})
 		}
 	}
-	return c.derive(ctx, members), nil
+	return c.derive(ctx, members)
 }
 
 // member is a rank of a parent communicator and its key in the new one.
 type member struct{ key, rank int }
 
 // derive returns the communicator of context pair ctx over members (ranks of c), ordered by
-// key, ties by rank in c. This rank must be one of them.
-func (c *Comm) derive(ctx uint32, members []member) *Comm {
+// key, ties by rank in c, node-aware where it can be (setupNode). This rank must be one of
+// them, and every member calls it.
+func (c *Comm) derive(ctx uint32, members []member) (*Comm, error) {
 	slices.SortStableFunc(members, func(a, b member) int {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.rank, b.rank))
 	})
@@ -87,7 +88,12 @@ func (c *Comm) derive(ctx uint32, members []member) *Comm {
 			n.rank = i
 		}
 	}
-	return n
+	if c.state.shared {
+		if err := n.setupNode(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 // SplitNode returns the communicator of the ranks of c that share this rank's node (and so

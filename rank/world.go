@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,6 +419,7 @@ func (w *World) localLoss() error {
 type NodeArena struct {
 	w *World
 	a *shm.Arena
+	k int // the communicator arena held, or -1 (the node's arena, or a private one)
 }
 
 // NodeArena returns the arena of this rank's node: the shared one, or for a node of one
@@ -429,12 +431,52 @@ func (w *World) NodeArena() *NodeArena {
 	case w.mem != nil && w.node.nodeCount < w.size:
 		return nil // in-process: a node of several ranks has no shared memory, so none has
 	case len(w.node.localRanks) == 1 && w.cfg.Transport != "tcp" && w.cfg.Transport != "unix":
-		return &NodeArena{w: w, a: shm.SoloArena(shm.DefaultCollSlot / 2)}
+		return &NodeArena{w: w, a: shm.SoloArena(shm.DefaultCollSlot / 2), k: -1}
 	case w.shm == nil:
 		return nil
 	}
-	return &NodeArena{w: w, a: w.shm.Arena()}
+	return &NodeArena{w: w, a: w.shm.Arena(), k: -1}
 }
+
+// CommArena returns an arena for the local ranks of a derived communicator, members (world
+// ranks on this node, this rank among them, in the communicator's order): a private one if
+// this rank is the only member, else the shared communicator arena k, which the first member
+// took with ClaimCommArena. Release gives this rank's hold on it back.
+func (w *World) CommArena(k int, members []int) *NodeArena {
+	if len(members) == 1 {
+		return &NodeArena{w: w, a: shm.SoloArena(shm.CommSlot / 2), k: -1}
+	}
+	local := make([]int, len(members))
+	me := 0
+	for i, m := range members {
+		local[i] = slices.Index(w.node.localRanks, m)
+		if m == w.rank {
+			me = i
+		}
+	}
+	return &NodeArena{w: w, a: w.shm.CommArena(k, local, me), k: k}
+}
+
+// ClaimCommArena takes a free communicator arena of this node for holders local ranks (see
+// shm.ClaimCommArena) and returns its number, or -1 if none is free or the node has no
+// shared memory.
+func (w *World) ClaimCommArena(holders int) int {
+	if w.shm == nil {
+		return -1
+	}
+	return w.shm.ClaimCommArena(holders)
+}
+
+// ReleaseCommArena gives back this rank's hold on communicator arena k (see ClaimCommArena).
+func (w *World) ReleaseCommArena(k int) {
+	if k >= 0 && w.shm != nil {
+		w.shm.ReleaseCommArena(k)
+	}
+}
+
+// Release gives back this rank's hold on a communicator arena (nothing for a private one or
+// the node's arena). The arena must not be used after.
+func (n *NodeArena) Release() { n.w.ReleaseCommArena(n.k) }
 
 func (n *NodeArena) Rank() int         { return n.a.Rank() }
 func (n *NodeArena) Size() int         { return n.a.Size() }

@@ -55,8 +55,13 @@ import (
 //
 // Only one goroutine per process uses the arena at a time (the world communicator's
 // collectives, which MPI orders).
+//
+// A communicator arena (CommArena) is the same over a part of the segment of its own, for the
+// local ranks of one derived communicator: slot i is that of the communicator's i-th local
+// rank, and its phases wake only them.
 type Arena struct {
 	t        *Transport // nil for a node of one rank (SoloArena)
+	wake     []*peer    // the peers to wake; nil: every local rank (the node's arena)
 	me, n    int
 	counter  *atomic.Uint64      // barrier arrivals of every local rank
 	stamps   [][2]*atomic.Uint64 // by local rank: the stamp of each half
@@ -166,9 +171,69 @@ func (a *Arena) wakeSleepers() {
 	if a.t == nil {
 		return
 	}
-	for _, p := range a.t.list {
+	list := a.t.list
+	if a.wake != nil {
+		list = a.wake
+	}
+	for _, p := range list {
 		if p.sleeping.Load() != 0 && p.sleeping.CompareAndSwap(1, 0) {
 			ringBell(p.bell)
 		}
 	}
+}
+
+// The communicator arenas are shared by the node's ranks through their claim words: a claim
+// word holds how many local ranks still hold the arena (0: free). The first local rank of a
+// new communicator takes a free arena (ClaimCommArena), clears its stamps and counter while
+// no other rank can use it, and only then tells the communicator's other local ranks its
+// number (by a message, which orders the clearing before their first use); each of them,
+// and it, gives it back once (ReleaseCommArena), and the last one frees it. A rank that died
+// holding one leaves it taken: the job is being taken down anyway.
+
+// claimWord is the claim word of communicator arena k.
+func (t *Transport) claimWord(k int) *atomic.Uint64 {
+	return view.Uint64At(t.seg.mem, t.lay.commArena(k))
+}
+
+// ClaimCommArena takes a free communicator arena for holders local ranks and clears it, and
+// returns its number, or -1 if every one is taken.
+func (t *Transport) ClaimCommArena(holders int) int {
+	l := &t.lay
+	for k := range CommArenas {
+		if !t.claimWord(k).CompareAndSwap(0, uint64(holders)) {
+			continue
+		}
+		// Nobody else uses it until this rank hands out its number: clear what a previous
+		// communicator left (its barrier count and stamps), so that the phases start at 0.
+		base := l.commArena(k)
+		view.Uint64At(t.seg.mem, base+l.line).Store(0)
+		for i := range l.nlocal {
+			for h := range 2 {
+				view.Uint64At(t.seg.mem, base+2*l.line+i*CommSlot+h*CommSlot/2).Store(0)
+			}
+		}
+		return k
+	}
+	return -1
+}
+
+// ReleaseCommArena gives back this rank's hold on communicator arena k (once per holder).
+func (t *Transport) ReleaseCommArena(k int) {
+	t.claimWord(k).Add(^uint64(0))
+}
+
+// CommArena returns communicator arena k as the local ranks with local indices members see
+// it, for the rank at members[me] (this rank).
+func (t *Transport) CommArena(k int, members []int, me int) *Arena {
+	l := &t.lay
+	base := l.commArena(k)
+	mem := t.seg.mem[base+2*l.line : base+2*l.line+len(members)*CommSlot]
+	a := newArena(t, me, len(members), view.Uint64At(t.seg.mem, base+l.line), mem, CommSlot)
+	a.wake = make([]*peer, 0, len(members)-1)
+	for _, m := range members {
+		if p := t.peers[m]; p != nil {
+			a.wake = append(a.wake, p)
+		}
+	}
+	return a
 }

@@ -108,3 +108,74 @@ func TestArenaPhasesKeepRoundsApart(t *testing.T) {
 		})
 	}
 }
+
+// The communicator arenas: each is taken by one claim until its holders have all given it
+// back, a claim clears what the previous communicator left in it, and its slots lie inside
+// its own part of the segment, apart from the node's arena and the other communicator arenas.
+func TestCommArenas(t *testing.T) {
+	const n = 3
+	lay, err := newLayout(n, 64, 4096, 4096, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &Transport{seg: &segment{mem: make([]byte, lay.size)}, lay: lay, peers: make([]*peer, n)}
+	var got []int
+	for range CommArenas {
+		k := tr.ClaimCommArena(2)
+		if k < 0 {
+			t.Fatalf("claim %d of %d failed", len(got)+1, CommArenas)
+		}
+		got = append(got, k)
+	}
+	if k := tr.ClaimCommArena(2); k != -1 {
+		t.Fatalf("claim with every arena taken gave %d", k)
+	}
+	// Use arena got[0] (a phase and a barrier), give it back once: still taken; twice: free,
+	// and the next claim gets it cleared.
+	a := tr.CommArena(got[0], []int{0, 2}, 1)
+	if a.Size() != 2 || a.Rank() != 1 {
+		t.Fatalf("arena size %d rank %d, want 2, 1", a.Size(), a.Rank())
+	}
+	a.Arrive()
+	a.ArriveBarrier()
+	tr.ReleaseCommArena(got[0])
+	if k := tr.ClaimCommArena(2); k != -1 {
+		t.Fatalf("claim with one holder left gave %d", k)
+	}
+	tr.ReleaseCommArena(got[0])
+	if k := tr.ClaimCommArena(2); k != got[0] {
+		t.Fatalf("claim after both holders left gave %d, want %d", k, got[0])
+	}
+	b := tr.CommArena(got[0], []int{0, 2}, 0)
+	if b.stamps[1][0].Load() != 0 || b.counter.Load() != 0 {
+		t.Errorf("a fresh claim left stamp %d, counter %d", b.stamps[1][0].Load(), b.counter.Load())
+	}
+	// Every slot of every communicator arena lies after the node's arena, inside its own
+	// arena's part, and within the segment.
+	for _, k := range got {
+		c := tr.CommArena(k, []int{0, 1, 2}, 0)
+		lo, hi := lay.commArena(k), lay.commArena(k)+lay.commSize
+		if lo < lay.collSlotOff(n) || hi > lay.size {
+			t.Fatalf("arena %d at [%d, %d) outside [%d, %d)", k, lo, hi, lay.collSlotOff(n), lay.size)
+		}
+		for i := range n {
+			for h := range 2 {
+				c.round = uint64(h)
+				at := offsetIn(tr.seg.mem, c.Slot(i))
+				if at < lo || at+len(c.Slot(i)) > hi {
+					t.Errorf("arena %d slot %d half %d at [%d, %d) outside [%d, %d)", k, i, h, at, at+len(c.Slot(i)), lo, hi)
+				}
+			}
+		}
+	}
+}
+
+// offsetIn is the offset of part's first byte in mem.
+func offsetIn(mem, part []byte) int {
+	for i := range mem {
+		if &mem[i] == &part[0] {
+			return i
+		}
+	}
+	return -1
+}

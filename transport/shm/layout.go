@@ -22,6 +22,9 @@ import (
 //	collOff  collective arena: 1 line (the barrier counter, every rank adds), then a slot of
 //	         collSlot bytes per local rank, two halves each beginning with a stamp (its owner
 //	         writes, every rank reads; see arena.go)
+//	commOff  CommArenas communicator arenas, each: 1 line (its claim word: how many local
+//	         ranks hold it, 0 when free; see ClaimCommArena), 1 line (barrier counter), then a
+//	         slot of commSlot bytes per local rank, as in the collective arena
 //	size     (end)
 //
 // (ring[i][i] and bulk[i][i] are never touched; untouched pages of a memfd cost no memory.)
@@ -59,7 +62,7 @@ import (
 // offsets moved. A rank of an older gorun that still writes it there changes nothing.)
 const (
 	segMagic   = "gorunSEG"
-	segVersion = 4 // 4: the control blocks start after the header's 48 bytes on lines of 32
+	segVersion = 5 // 5: communicator arenas after the collective arena
 
 	hdrMagicOff   = 0
 	hdrVersionOff = 8
@@ -105,8 +108,20 @@ type layout struct {
 	ringOff, ringSize int
 	bulkOff, bulkSize int
 	collOff           int
+	commOff, commSize int // the first communicator arena, and the size of each
 	size              int
 }
+
+// CommArenas is how many communicator arenas a node segment holds: the collective arenas of
+// derived communicators (comm's Split, Dup, Cart, …), taken by a communicator's local ranks
+// when it is made and given back when the last of them closes it. A communicator made while
+// all are taken runs its collectives point to point.
+const CommArenas = 8
+
+// CommSlot is the slot of a rank in a communicator arena (two halves): smaller than the
+// world's (a large collective takes more rounds), so that the arenas cost little memory when
+// touched.
+const CommSlot = 256 << 10
 
 // newLayout computes the layout for nlocal ranks. ringCap, bulkCap and collSlot are rounded up
 // to whole lines (collSlot to two, its halves). Every parameter must lie within the bounds
@@ -143,7 +158,9 @@ func newLayout(nlocal, line, ringCap, bulkCap, collSlot int) (layout, error) {
 	bulkOff := ringOff + n*n*ringSize
 	bulkSize := uint64(bulkBytes(l.bulkCap, line))
 	collOff := bulkOff + n*n*bulkSize
-	end := collOff + uint64(line) + n*uint64(l.collSlot)
+	commOff := collOff + uint64(line) + n*uint64(l.collSlot)
+	commSize := 2*uint64(line) + n*uint64(CommSlot)
+	end := commOff + CommArenas*commSize
 	if end > maxSegmentBytes || end > math.MaxInt-4095 {
 		return layout{}, fmt.Errorf("shm layout: %d local ranks with rings of %d and bulk pipes of %d bytes need a segment of %d GiB, above %d GiB",
 			nlocal, l.ringCap, l.bulkCap, end>>30, maxSegmentBytes>>30)
@@ -152,6 +169,7 @@ func newLayout(nlocal, line, ringCap, bulkCap, collSlot int) (layout, error) {
 	l.ringOff, l.ringSize = int(ringOff), int(ringSize)
 	l.bulkOff, l.bulkSize = int(bulkOff), int(bulkSize)
 	l.collOff = int(collOff)
+	l.commOff, l.commSize = int(commOff), int(commSize)
 	// Round the whole segment to a page so mapping it is exact.
 	l.size = (int(end) + 4095) &^ 4095
 	return l, nil
@@ -162,6 +180,7 @@ func (l *layout) ring(src, dst int) int          { return l.ringOff + (src*l.nlo
 func (l *layout) bulk(src, dst int) int          { return l.bulkOff + (src*l.nlocal+dst)*l.bulkSize }
 func (l *layout) summaryWord(owner, bit int) int { return l.ctl(owner) + l.line + bit/64*8 }
 func (l *layout) collSlotOff(i int) int          { return l.collOff + l.line + i*l.collSlot }
+func (l *layout) commArena(k int) int            { return l.commOff + k*l.commSize }
 
 // writeHeader stamps the layout into a fresh segment.
 func (l *layout) writeHeader(mem []byte) {

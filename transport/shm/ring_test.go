@@ -199,7 +199,10 @@ func TestLayoutOffsets(t *testing.T) {
 		"collOff":       64 + 3*128 + 9*(64+4096) + 9*(128+8192),
 		"collSlot":      1024,
 		"slot(2)":       64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 2*1024,
-		"size":          (64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 3*1024 + 4095) &^ 4095,
+		"commOff":       64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 3*1024,
+		"commSize":      2*64 + 3*CommSlot,
+		"commArena(2)":  64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 3*1024 + 2*(2*64+3*CommSlot),
+		"size":          (64 + 3*128 + 9*(64+4096) + 9*(128+8192) + 64 + 3*1024 + CommArenas*(2*64+3*CommSlot) + 4095) &^ 4095,
 		"ring head":     ringHeadOff,
 		"ring want":     ringWantSpaceOff,
 		"bulk tail":     bulkTailOff,
@@ -211,7 +214,7 @@ func TestLayoutOffsets(t *testing.T) {
 		"summary(2,1)": l.summaryWord(2, 1), "ringOff": l.ringOff, "ringSize": l.ringSize,
 		"ring(0,1)": l.ring(0, 1), "ring(2,1)": l.ring(2, 1), "bulkOff": l.bulkOff, "bulkSize": l.bulkSize,
 		"bulk(1,2)": l.bulk(1, 2), "size": l.size, "collOff": l.collOff, "collSlot": l.collSlot,
-		"slot(2)":   l.collSlotOff(2),
+		"slot(2)": l.collSlotOff(2), "commOff": l.commOff, "commSize": l.commSize, "commArena(2)": l.commArena(2),
 		"ring head": 0, "ring want": 8, "bulk tail": 0, "record header": 24, "rts body": 32,
 	}
 	for k, v := range want {

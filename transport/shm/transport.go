@@ -272,7 +272,7 @@ func (t *Transport) prefault() {
 			populate(l.bulk(i, t.me), l.bulkSize)
 		}
 	}
-	populate(l.collOff, l.size-l.collOff)
+	populate(l.collOff, l.commOff-l.collOff) // the communicator arenas fault in when taken
 }
 
 // meet publishes this rank's probe address in its control block and waits until every local

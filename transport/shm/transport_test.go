@@ -449,7 +449,8 @@ func TestPrefaultMapsWhatIsUsed(t *testing.T) {
 		{"ring[1][0]", l.ring(1, 0), l.ringSize, true},
 		{"bulk[0][1]", l.bulk(0, 1), l.bulkSize, true},
 		{"bulk[1][0]", l.bulk(1, 0), l.bulkSize, true},
-		{"arena", l.collOff, l.size - l.collOff, true},
+		{"arena", l.collOff, l.commOff - l.collOff, true},
+		{"communicator arenas", l.commOff, l.size - l.commOff, false},
 		{"ring[0][0]", l.ring(0, 0), l.ringSize, false},
 		{"bulk[1][1]", l.bulk(1, 1), l.bulkSize, false},
 	} {

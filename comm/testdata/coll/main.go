@@ -27,6 +27,7 @@ func main() {
 		"badalgo":       badAlgo,
 		"collv":         collv,
 		"collvmismatch": collvMismatch,
+		"derived":       derived,
 	})
 }
 
