@@ -51,13 +51,37 @@ func NeighborAlltoallv(c Comm, nb Neighborhood, send []byte, sc, sd []int, recv 
 	if err := checkBlocks("neighbor recv", in, rc, rd, len(recv)); err != nil {
 		return err
 	}
+	me := c.Rank()
+	var selfStack [8]bool
+	self := selfStack[:0] // self[i]: receive i is from this rank and was done as a copy
+	if in > len(selfStack) {
+		self = make([]bool, 0, in)
+	}
+	self = self[:in]
+	clear(self)
+	// A message to itself is a copy: the k-th send to this rank with a tag lands in the k-th
+	// receive from it with that tag, which is what matching would pair it with.
+	for j, dst := range nb.Destinations {
+		if dst != me {
+			continue
+		}
+		i := nb.selfReceive(me, self, nb.tag(nb.SendTags, j))
+		if i < 0 {
+			return fmt.Errorf("collective: neighbour %d sends to itself with no receive from itself to match", me)
+		}
+		if sc[j] > rc[i] {
+			return bufErr("neighbour exchange: %d bytes to itself into a block of %d", sc[j], rc[i])
+		}
+		copy(recv[rd[i]:rd[i]+sc[j]], send[sd[j]:sd[j]+sc[j]])
+		self[i] = true
+	}
 	var stack [32]Request
 	reqs := stack[:0]
 	if in+out > len(stack) {
 		reqs = make([]Request, 0, in+out)
 	}
 	for i, src := range nb.Sources {
-		if src < 0 || rc[i] == 0 {
+		if src < 0 || rc[i] == 0 || src == me {
 			continue
 		}
 		q, err := c.Irecv(recv[rd[i]:rd[i]+rc[i]], src, nb.tag(nb.RecvTags, i))
@@ -67,7 +91,7 @@ func NeighborAlltoallv(c Comm, nb Neighborhood, send []byte, sc, sd []int, recv 
 		reqs = append(reqs, q)
 	}
 	for j, dst := range nb.Destinations {
-		if dst < 0 || sc[j] == 0 {
+		if dst < 0 || sc[j] == 0 || dst == me {
 			continue
 		}
 		q, err := c.Isend(send[sd[j]:sd[j]+sc[j]], dst, nb.tag(nb.SendTags, j))
@@ -77,6 +101,16 @@ func NeighborAlltoallv(c Comm, nb Neighborhood, send []byte, sc, sd []int, recv 
 		reqs = append(reqs, q)
 	}
 	return waitAll(reqs)
+}
+
+// selfReceive returns the first receive from me with tag that taken does not mark, or -1.
+func (nb Neighborhood) selfReceive(me int, taken []bool, tag int) int {
+	for i, src := range nb.Sources {
+		if src == me && !taken[i] && nb.tag(nb.RecvTags, i) == tag {
+			return i
+		}
+	}
+	return -1
 }
 
 // tag is the tag of the k-th message by tags (RecvTags or SendTags).

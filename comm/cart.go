@@ -270,6 +270,9 @@ func (t *Cart) Shift(dim, disp int) (src, dst int) {
 // their kept coordinates. Keeping no dimension gives each rank a grid of its own (size 1, no
 // dimensions). Collective over t; every rank passes the same keep.
 func (t *Cart) Sub(keep []bool) (*Cart, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: nil grid", ErrClosed)
+	}
 	if err := t.check(0, false); err != nil {
 		return nil, err
 	}

@@ -66,8 +66,13 @@
 // # Communicators
 //
 // Dup and Split make communicators with contexts of their own (their traffic never matches
-// receives on another communicator); SplitNode groups the ranks that share a node and its
-// shared memory. Ranks in Status and in calls are the communicator's.
+// receives on another communicator); SplitType groups the ranks that share a node, a NUMA
+// node, an L3 cache or a socket; CreateGroup makes one from a Group, collectively over its
+// members only. Cart and DistGraph make communicators with a process topology, for the
+// neighbourhood collectives (NeighborAlltoall, …). Ranks in Status and in calls are the
+// communicator's. Every communicator whose ranks share a node runs its collectives in that
+// node's shared memory, as the world does (up to eight derived communicators per node at a
+// time hold shared memory; later ones run point to point until some are closed).
 //
 // # Errors
 //

@@ -33,6 +33,7 @@ func main() {
 		"types":        types,
 		"procnull":     procNull,
 		"userop":       userOps,
+		"topo":         topo,
 	})
 }
 
