@@ -37,6 +37,11 @@ type Job struct {
 	Env     []string      // KEY=VALUE for every rank
 	Timeout time.Duration // bound on the whole job (default 2 minutes)
 	Grace   time.Duration // launcher's grace period after a failure (default: launcher's)
+	// Hosts spreads the ranks over hosts that are all this machine: each rank is started
+	// here (the launch command is env, with the host's name, which nothing reads), and the
+	// launcher's node map makes each host a node of its own, so that ranks of one host share
+	// memory and reach the others over TCP, as on a cluster. nil: one host.
+	Hosts []launcher.Host
 }
 
 // Result is what a job printed and how it ended.
@@ -61,6 +66,7 @@ func Run(t testing.TB, prog string, job Job) Result {
 	err := launcher.Run(ctx, launcher.Config{
 		N: job.N, Program: prog, Args: job.Args, Env: job.Env,
 		Stdout: &stdout, Stderr: &stderr, Timeout: job.Timeout, Grace: job.Grace,
+		Hosts: job.Hosts, LaunchCmd: fakeHostCmd(job.Hosts), PMIAddr: fakeHostPMI(job.Hosts),
 	})
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err, Took: time.Since(start)}
 	failed := t.Failed()
@@ -69,6 +75,22 @@ func Run(t testing.TB, prog string, job Job) Result {
 		t.Logf("left behind by the job %d × %v", job.N, job.Args)
 	}
 	return res
+}
+
+// fakeHostCmd is the launch command of Job.Hosts ("" without hosts: the launcher's own).
+func fakeHostCmd(hosts []launcher.Host) string {
+	if hosts == nil {
+		return ""
+	}
+	return "env GORUN_FAKE_HOST={host}"
+}
+
+// fakeHostPMI is the address the ranks of Job.Hosts connect back to.
+func fakeHostPMI(hosts []launcher.Host) string {
+	if hosts == nil {
+		return ""
+	}
+	return "127.0.0.1"
 }
 
 // MustSucceed runs job and fails the test unless every rank exited 0.
