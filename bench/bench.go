@@ -40,7 +40,7 @@ const (
 var collColumns = []string{"Avg Latency(us)", "Min Latency(us)", "Max Latency(us)", iterationsColumn}
 
 // benchmarks is the suite, in the order the usage lists it; the v-collectives (collv.go) last.
-var benchmarks = append(baseBenchmarks, collvBenchmarks...)
+var benchmarks = append(append(baseBenchmarks, collvBenchmarks...), neighborBenchmarks...)
 
 var baseBenchmarks = []benchmark{
 	{name: "latency", title: "OSU MPI Latency Test", summary: "ping-pong one-way latency, 2 ranks",

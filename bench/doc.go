@@ -6,7 +6,7 @@
 //
 //   - Rank benchmarks (latency, bw, bibw, mbw_mr, multi_lat, stream_lat, bcast, allreduce,
 //     reduce, barrier, allgather, alltoall, gather, scatter, reduce_scatter, gatherv,
-//     scatterv, allgatherv, alltoallv) run inside a job: every rank calls Run with the world
+//     scatterv, allgatherv, alltoallv, neighbor_alltoall, neighbor_isend) run inside a job: every rank calls Run with the world
 //     communicator, rank 0 prints OSU's table and returns the Result.
 //
 //     gorun -n 2 ./cmd/gorun-bench latency -m 1:65536

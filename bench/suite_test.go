@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorun-hpc/gorun/bench"
 	"github.com/gorun-hpc/gorun/internal/jobtest"
+	"github.com/gorun-hpc/gorun/launcher"
 )
 
 // End-to-end: every subcommand of gorun-bench runs as the ranks of a real job at tiny sizes and
@@ -144,5 +145,31 @@ func TestPlots(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(svg); !strings.Contains(string(b), "<svg") {
 		t.Errorf("%s is not an SVG", svg)
+	}
+}
+
+// TestDerivedCommunicator: --comm measures a Dup of the world or SplitNode's communicator,
+// and says so in the header; SplitNode's must hold the whole job.
+func TestDerivedCommunicator(t *testing.T) {
+	prog := jobtest.Program(t, "../cmd/gorun-bench")
+	for _, c := range []string{"dup", "splitnode"} {
+		for _, name := range []string{"allreduce", "bcast"} {
+			t.Run(c+"/"+name, func(t *testing.T) {
+				res := jobtest.MustSucceed(t, prog, jobtest.Job{N: 3, Args: append([]string{name, "--comm", c, "-m", "1:16"}, tiny...), Timeout: 30 * time.Second})
+				got, err := bench.ReadResult(strings.NewReader(res.Stdout))
+				if err != nil {
+					t.Fatalf("%v\n%s", err, res.Stdout)
+				}
+				checkTable(t, got, []int{1, 2, 4, 8, 16}, res.Stdout)
+				if !strings.Contains(res.Stdout, "# communicator: "+c+" of the world") {
+					t.Errorf("the header does not name the communicator:\n%s", res.Stdout)
+				}
+			})
+		}
+	}
+	res := jobtest.Run(t, prog, jobtest.Job{N: 2, Args: append([]string{"allreduce", "--comm", "splitnode", "-m", "8:8"}, tiny...),
+		Hosts: []launcher.Host{{Name: "localhost", Slots: 1}, {Name: "fake-b", Slots: 1}}, Timeout: 30 * time.Second})
+	if res.Err == nil || !strings.Contains(res.Stderr+res.Stdout, "spans several nodes") {
+		t.Errorf("splitnode over two nodes: %v\nstdout:\n%s\nstderr:\n%s", res.Err, res.Stdout, res.Stderr)
 	}
 }

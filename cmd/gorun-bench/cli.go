@@ -25,6 +25,8 @@ Flags of the rank benchmarks (-flag and --flag are the same):
   -x N              warm-up iterations, likewise
   -W N              window of bw, bibw, mbw_mr (default 64)
   --transport T     auto, shm, unix or tcp (sets GORUN_TRANSPORT in each rank)
+  --comm C          the communicator measured: world (default), dup (a Dup of
+                    the world) or splitnode (SplitNode's; the job on one node)
   --batch A         shm batching: aggregation limit (GORUN_SHM_BATCH)
   --flush D         shm batching: flush timeout, e.g. 20us (GORUN_SHM_FLUSH)
   --interval D      stream_lat: time between messages (default 10us)
@@ -49,6 +51,7 @@ Examples:
   gorun -n 2 ./cmd/gorun-bench latency --transport tcp -m 0:64K
   gorun -n 4 ./cmd/gorun-bench bcast --json > bcast4.json
   gorun -n 2 ./cmd/gorun-bench mbw_mr --batch 32 --flush 20us
+  gorun -n 4 ./cmd/gorun-bench neighbor_alltoall -m 8:1M   (then neighbor_isend)
   gorun-bench model --plot model.svg && gorun --explain
 `
 
@@ -57,7 +60,7 @@ func usage(w io.Writer) {
 	b.WriteString(usageHead)
 	b.WriteString("\nRank benchmarks:\n")
 	for _, bm := range bench.Benchmarks() {
-		fmt.Fprintf(&b, "  %-14s %s\n", bm.Name, bm.Summary)
+		fmt.Fprintf(&b, "  %-17s %s\n", bm.Name, bm.Summary)
 	}
 	b.WriteString(usageRankFlags)
 	fmt.Fprint(w, b.String())

@@ -22,6 +22,7 @@ func TestUsageAndErrors(t *testing.T) {
 		{"unknown", []string{"pingpong"}, 2, `unknown benchmark "pingpong"`},
 		{"bad flag", []string{"latency", "-q"}, 2, "flag provided but not defined"},
 		{"bad transport", []string{"bw", "--transport", "ib"}, 2, `--transport "ib"`},
+		{"bad comm", []string{"allreduce", "--comm", "split"}, 2, `--comm "split"`},
 		{"bad sizes", []string{"latency", "-m", "9:1"}, 2, "min above max"},
 		{"stray argument", []string{"latency", "extra"}, 2, `unexpected argument "extra"`},
 		{"benchmark help", []string{"latency", "-h"}, 0, "--transport"},

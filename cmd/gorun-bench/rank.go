@@ -25,6 +25,7 @@ type rankFlags struct {
 	warmPass     bool
 	plot         string
 	progressMode string
+	comm         string
 }
 
 func parseRankFlags(name string, args []string, stdout io.Writer) (rankFlags, error) {
@@ -43,6 +44,7 @@ func parseRankFlags(name string, args []string, stdout io.Writer) (rankFlags, er
 	fs.BoolVar(&f.fit, "fit", false, "with --plot: the fitted line")
 	fs.BoolVar(&f.warmPass, "warm-pass", false, "run every size once untimed first")
 	fs.StringVar(&f.progressMode, "progress", "auto", "auto, on or off")
+	fs.StringVar(&f.comm, "comm", "world", "the communicator measured: world, dup or splitnode")
 	pos, err := parse(fs, args)
 	switch {
 	case err != nil:
@@ -56,6 +58,11 @@ func parseRankFlags(name string, args []string, stdout io.Writer) (rankFlags, er
 	case "", "auto", "shm", "unix", "tcp":
 	default:
 		return f, usageError{fmt.Errorf("--transport %q: want auto, shm, unix or tcp", f.transport)}
+	}
+	switch f.comm {
+	case "world", "dup", "splitnode":
+	default:
+		return f, usageError{fmt.Errorf("--comm %q: want world, dup or splitnode", f.comm)}
 	}
 	return f, nil
 }
@@ -79,9 +86,16 @@ func runRank(name string, args []string, stdout, stderr io.Writer) error {
 	}
 	// On an error the rank exits without Close (which waits for every rank): the launcher
 	// then ends the job instead of leaving the others blocked.
+	c, err := measured(world, f.comm)
+	if err != nil {
+		return err
+	}
 	opt := bench.Options{MinSize: f.sizes.lo, MaxSize: f.sizes.hi, Iterations: f.iters, Warmup: f.warm,
 		Window: f.window, Interval: f.interval, WarmPass: f.warmPass, Transport: transportName(f.transport), Notes: notes()}
-	if world.Rank() == 0 {
+	if f.comm != "world" {
+		opt.Notes = append(opt.Notes, "communicator: "+f.comm+" of the world")
+	}
+	if c.Rank() == 0 {
 		if !f.json {
 			opt.Text = stdout
 		}
@@ -89,7 +103,7 @@ func runRank(name string, args []string, stdout, stderr io.Writer) error {
 			return usageError{err}
 		}
 	}
-	res, err := bench.Run(world, name, opt)
+	res, err := bench.Run(c, name, opt)
 	if err != nil {
 		return err
 	}
@@ -99,6 +113,22 @@ func runRank(name string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return world.Close()
+}
+
+// measured returns the communicator --comm names: the world, a Dup of it, or SplitNode's
+// (which must then hold every rank: one table, printed by its rank 0).
+func measured(world *comm.Comm, which string) (*comm.Comm, error) {
+	switch which {
+	case "dup":
+		return world.Dup()
+	case "splitnode":
+		c, err := world.SplitNode()
+		if err == nil && c.Size() != world.Size() {
+			err = usageError{fmt.Errorf("--comm splitnode: the job spans several nodes (this one holds %d of %d ranks)", c.Size(), world.Size())}
+		}
+		return c, err
+	}
+	return world, nil
 }
 
 // emit prints rank 0's JSON and draws its plot.
