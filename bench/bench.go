@@ -39,8 +39,9 @@ const (
 // collColumns are OSU's columns with -f (full): every collective reports them.
 var collColumns = []string{"Avg Latency(us)", "Min Latency(us)", "Max Latency(us)", iterationsColumn}
 
-// benchmarks is the suite, in the order the usage lists it; the v-collectives (collv.go) last.
-var benchmarks = append(append(baseBenchmarks, collvBenchmarks...), neighborBenchmarks...)
+// benchmarks is the suite, in the order the usage lists it: the v-collectives (collv.go), the
+// neighbourhood (neighbor.go) and communicator (comms.go) benchmarks last.
+var benchmarks = slices.Concat(baseBenchmarks, collvBenchmarks, neighborBenchmarks, commsBenchmarks)
 
 var baseBenchmarks = []benchmark{
 	{name: "latency", title: "OSU MPI Latency Test", summary: "ping-pong one-way latency, 2 ranks",

@@ -149,7 +149,8 @@ func TestPlots(t *testing.T) {
 }
 
 // TestDerivedCommunicator: --comm measures a Dup of the world or SplitNode's communicator,
-// and says so in the header; SplitNode's must hold the whole job.
+// and says so in the header; SplitNode's must hold the whole job; allreduce_comms and
+// bcast_comms measure all three in one job.
 func TestDerivedCommunicator(t *testing.T) {
 	prog := jobtest.Program(t, "../cmd/gorun-bench")
 	for _, c := range []string{"dup", "splitnode"} {
@@ -166,6 +167,17 @@ func TestDerivedCommunicator(t *testing.T) {
 				}
 			})
 		}
+	}
+	// The interleaved comparison: three communicators' columns and their ratios.
+	for _, name := range []string{"allreduce_comms", "bcast_comms"} {
+		t.Run(name, func(t *testing.T) {
+			res := jobtest.MustSucceed(t, prog, jobtest.Job{N: 3, Args: append([]string{name, "-m", "1:16", "-i", "40"}, tiny[2:]...), Timeout: 30 * time.Second})
+			got, err := bench.ReadResult(strings.NewReader(res.Stdout))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, res.Stdout)
+			}
+			checkTable(t, got, []int{1, 2, 4, 8, 16}, res.Stdout)
+		})
 	}
 	res := jobtest.Run(t, prog, jobtest.Job{N: 2, Args: append([]string{"allreduce", "--comm", "splitnode", "-m", "8:8"}, tiny...),
 		Hosts: []launcher.Host{{Name: "localhost", Slots: 1}, {Name: "fake-b", Slots: 1}}, Timeout: 30 * time.Second})
