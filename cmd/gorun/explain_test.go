@@ -35,7 +35,8 @@ func TestExplainTuningFile(t *testing.T) {
 		want []string
 	}{
 		{"file", map[string]string{"GORUN_TUNING": path},
-			[]string{"from " + path, "the test machine", "shm eager up to 4 KiB", "sockets eager up to 8 KiB", "single copy: off"}},
+			[]string{"from " + path, "the test machine", "shm eager up to 4 KiB", "sockets eager up to 8 KiB", "single copy: off",
+				"SplitType on this machine", "  socket: ", "  numa: ", "  l3: "}},
 		{"environment over file", map[string]string{"GORUN_TUNING": path, "GORUN_SHM_EAGER": "2048"},
 			[]string{"shm eager up to 2 KiB", "sockets eager up to 8 KiB"}},
 	} {
