@@ -198,23 +198,31 @@ func (t *Transport) claimWord(k int) *atomic.Uint64 {
 // ClaimCommArena takes a free communicator arena for holders local ranks and clears it, and
 // returns its number, or -1 if every one is taken.
 func (t *Transport) ClaimCommArena(holders int) int {
-	l := &t.lay
 	for k := range CommArenas {
 		if !t.claimWord(k).CompareAndSwap(0, uint64(holders)) {
 			continue
 		}
 		// Nobody else uses it until this rank hands out its number: clear what a previous
-		// communicator left (its barrier count and stamps), so that the phases start at 0.
-		base := l.commArena(k)
-		view.Uint64At(t.seg.mem, base+l.line).Store(0)
-		for i := range l.nlocal {
-			for h := range 2 {
-				view.Uint64At(t.seg.mem, base+2*l.line+i*CommSlot+h*CommSlot/2).Store(0)
-			}
+		// communicator left (its barrier count and every slot's stamps), so that the phases
+		// start at 0.
+		a := t.commArena(k, t.lay.nlocal, 0)
+		a.counter.Store(0)
+		for _, st := range a.stamps {
+			st[0].Store(0)
+			st[1].Store(0)
 		}
 		return k
 	}
 	return -1
+}
+
+// commArena lays communicator arena k out for its first n slots, as the rank in slot me sees
+// it.
+func (t *Transport) commArena(k, n, me int) *Arena {
+	l := &t.lay
+	base := l.commArena(k)
+	mem := t.seg.mem[base+2*l.line : base+2*l.line+n*CommSlot]
+	return newArena(t, me, n, view.Uint64At(t.seg.mem, base+l.line), mem, CommSlot)
 }
 
 // ReleaseCommArena gives back this rank's hold on communicator arena k (once per holder).
@@ -225,10 +233,7 @@ func (t *Transport) ReleaseCommArena(k int) {
 // CommArena returns communicator arena k as the local ranks with local indices members see
 // it, for the rank at members[me] (this rank).
 func (t *Transport) CommArena(k int, members []int, me int) *Arena {
-	l := &t.lay
-	base := l.commArena(k)
-	mem := t.seg.mem[base+2*l.line : base+2*l.line+len(members)*CommSlot]
-	a := newArena(t, me, len(members), view.Uint64At(t.seg.mem, base+l.line), mem, CommSlot)
+	a := t.commArena(k, len(members), me)
 	a.wake = make([]*peer, 0, len(members)-1)
 	for _, m := range members {
 		if p := t.peers[m]; p != nil {
