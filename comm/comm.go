@@ -75,8 +75,10 @@ func InitWith(cfg Config) (*Comm, error) {
 // worldComm returns the world communicator over w (also for comm's in-process tests).
 func worldComm(w *rank.World) *Comm {
 	// The world has context pair 0 (contexts 0 and 1); derived communicators take 2k, 2k+1.
-	node := worldNode(w)
-	return &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), node: node, state: &worldState{nextCtx: 1, shared: node != nil}}
+	c := &Comm{w: w, ctx: 0, rank: w.Rank(), size: w.Size(), state: &worldState{nextCtx: 1}}
+	c.setupWorldNode()
+	c.state.shared = c.node != nil
+	return c
 }
 
 // Rank is this rank's number in the communicator, 0 ≤ Rank < Size.

@@ -34,31 +34,12 @@ type nodeView struct {
 // above every algorithm's tag, below CreateGroup's.
 const arenaTag = groupTagBase - 1
 
-// worldNode is the world's node view, over the node's arena (nil: no shared memory anywhere).
-func worldNode(w *rank.World) *nodeView {
-	arena := w.NodeArena()
-	if arena == nil {
-		return nil
-	}
-	v := &nodeView{arena: arena, nodeOf: make([]int, w.Size()), leader: make([]int, w.NodeCount())}
-	for r := range v.nodeOf {
-		v.nodeOf[r] = w.NodeOf(r)
-	}
-	for k := range v.leader {
-		v.leader[k] = w.NodeLeader(k)
-	}
-	return v
-}
-
-// setupNode makes a new derived communicator c node-aware where it can be: on each node with
-// several of its ranks, the first takes a communicator arena and hands its number to the
-// others; then every rank learns whether every such node got one, and c is node-aware only
-// if so (the node-aware algorithms must run on every node or on none). Collective over c,
-// before anything else runs on it; only where the world is node-aware (worldState.shared).
-func (c *Comm) setupNode() error {
-	v := &nodeView{nodeOf: make([]int, c.size)}
+// nodeLayout returns c's node view without an arena: each rank's node, numbered in order of
+// each node's lowest rank, and each node's lowest rank; and the world ranks of c on this
+// rank's node, in c's order. Every rank computes the same view from the world's node facts.
+func (c *Comm) nodeLayout() (v *nodeView, local []int) {
+	v = &nodeView{nodeOf: make([]int, c.size)}
 	nodeIndex := map[int]int{} // world node → node of c
-	var local []int            // world ranks of c on this rank's node, in c's order
 	myNode := c.w.NodeOf(c.worldRank(c.rank))
 	for r := range c.size {
 		wn := c.w.NodeOf(c.worldRank(r))
@@ -73,6 +54,25 @@ func (c *Comm) setupNode() error {
 			local = append(local, c.worldRank(r))
 		}
 	}
+	return v, local
+}
+
+// setupWorldNode makes the world c node-aware over the node's arena, if it has one (without
+// shared memory, no node of the job has).
+func (c *Comm) setupWorldNode() {
+	if arena := c.w.NodeArena(); arena != nil {
+		c.node, _ = c.nodeLayout()
+		c.node.arena = arena
+	}
+}
+
+// setupNode makes a new derived communicator c node-aware where it can be: on each node with
+// several of its ranks, the first takes a communicator arena and hands its number to the
+// others; then every rank learns whether every such node got one, and c is node-aware only
+// if so (the node-aware algorithms must run on every node or on none). Collective over c,
+// before anything else runs on it; only where the world is node-aware (worldState.shared).
+func (c *Comm) setupNode() error {
+	v, local := c.nodeLayout()
 	if len(v.leader) == c.size {
 		return nil // one rank per node
 	}
